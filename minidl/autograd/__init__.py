@@ -1,0 +1,20 @@
+"""Autograd core: Tensor, Function, the backward engine, gradcheck, grad modes."""
+
+from minidl.autograd.tensor import Tensor  # noqa: I001  (Tensor first: the ops import it)
+from minidl.autograd.function import Function
+from minidl.autograd.engine import backward, unbroadcast
+from minidl.autograd.gradcheck import GradcheckError, gradcheck
+from minidl.autograd.mode import (
+    AnomalyError,
+    detect_anomaly,
+    enable_grad,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
+
+__all__ = [
+    "Tensor", "Function", "backward", "unbroadcast", "gradcheck", "GradcheckError",
+    "AnomalyError", "detect_anomaly", "enable_grad", "is_grad_enabled", "no_grad",
+    "set_grad_enabled",
+]

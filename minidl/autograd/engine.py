@@ -1,0 +1,126 @@
+"""The backward pass: reverse-mode automatic differentiation over the recorded graph.
+
+The graph is made of Functions (nodes); each node knows its input Tensors
+(``parents``) and each non-leaf Tensor knows the node that made it (``grad_fn``).
+``backward(root)``:
+
+1. sorts the nodes topologically with an explicit stack (no recursion, so a
+   10,000-step RNN does not hit Python's recursion limit);
+2. walks them from the root to the leaves; each node turns dL/d(output) into
+   dL/d(input) for every input with the chain rule (its ``backward``);
+3. un-broadcasts each input gradient to the input's shape (here, once, for all
+   ops) and adds it to what that input already received — a tensor used twice
+   gets the sum of both paths;
+4. stores the result in ``.grad`` of leaves (accumulating across calls, as in
+   PyTorch) and frees the graph unless ``retain_graph=True``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from minidl.autograd import mode
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
+    """Sum ``grad`` over the axes that broadcasting added or stretched, so it has ``shape``.
+
+    If y = x + b with x: [N, C] and b: [C], then dL/db = sum over N of dL/dy.
+    """
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra > 0:
+        grad = grad.sum(axis=tuple(range(extra)))
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if stretched:
+        grad = grad.sum(axis=stretched, keepdims=True)
+    return grad.reshape(shape)
+
+
+def topological_order(root_fn) -> list:
+    """Nodes reachable from ``root_fn``, each listed before the nodes it depends on."""
+    order, visited = [], {id(root_fn)}
+    stack = [(root_fn, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if children_done:
+            order.append(node)
+            continue
+        stack.append((node, True))
+        for parent in node.parents:
+            if parent is None:
+                continue
+            fn = parent.grad_fn
+            if fn is not None and id(fn) not in visited:
+                visited.add(id(fn))
+                stack.append((fn, False))
+    order.reverse()  # post-order reversed: root first, leaves' consumers last
+    return order
+
+
+def backward(root, grad=None, retain_graph: bool = False) -> None:
+    """Fill ``.grad`` of every leaf that ``root`` depends on with d(root)/d(leaf) (times ``grad``).
+
+    Args:
+        root: the Tensor to differentiate, usually a scalar loss.
+        grad: dL/d(root); defaults to 1 when ``root`` has one element.
+        retain_graph: keep the graph so ``backward`` can be called through it again.
+    """
+    if not root.requires_grad:
+        raise RuntimeError(
+            "backward: this tensor does not require grad and has no grad_fn "
+            "(did you compute it under no_grad(), or from tensors without requires_grad=True?)"
+        )
+    if grad is None:
+        if root.data.size != 1:
+            raise RuntimeError(
+                f"backward: grad can be implicitly created only for a one-element tensor, "
+                f"got shape {root.shape}; pass grad= of that shape"
+            )
+        grad = np.ones_like(root.data)
+    else:
+        grad = np.asarray(getattr(grad, "data", grad), dtype=root.data.dtype)
+        if grad.shape != root.shape:
+            raise ValueError(f"backward: grad has shape {grad.shape} but the tensor has {root.shape}")
+
+    if root.grad_fn is None:  # a leaf: d(root)/d(root) = grad
+        root.grad = grad.copy() if root.grad is None else root.grad + grad
+        return
+
+    order = topological_order(root.grad_fn)
+    for node in order:  # check first, so a failure changes no .grad
+        if node.freed:
+            raise RuntimeError(
+                f"backward: the graph through {node.name} was already freed by an earlier "
+                "backward; call backward(retain_graph=True) the first time to go through it twice"
+            )
+
+    grads = {id(root.grad_fn): grad}
+    for node in order:
+        out_grad = grads.pop(id(node), None)
+        if out_grad is None:  # no path from root reaches this node's output
+            continue
+        if node.retained is not None:
+            node.retained.grad = out_grad
+        in_grads = node.backward(out_grad)
+        if not isinstance(in_grads, tuple):
+            in_grads = (in_grads,)
+        for parent, needs, g in zip(node.parents, node.needs_input_grad, in_grads):
+            if not needs or g is None:
+                continue
+            if mode.anomaly_enabled:
+                mode.check_finite(g, f"{node.name}.backward")
+            if g.shape != parent.data.shape:
+                g = unbroadcast(g, parent.data.shape)
+            if g.dtype != parent.data.dtype:
+                g = g.astype(parent.data.dtype)
+            fn = parent.grad_fn
+            if fn is None:  # a leaf: accumulate into .grad (never alias the op's array)
+                parent.grad = g.copy() if parent.grad is None else parent.grad + g
+            else:
+                key = id(fn)
+                grads[key] = g if key not in grads else grads[key] + g
+        if not retain_graph:
+            node.saved_tensors = None
+            node.freed = True

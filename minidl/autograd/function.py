@@ -1,0 +1,78 @@
+"""Function: one differentiable operation, forward and backward side by side.
+
+A primitive is a subclass of ``Function`` with two methods on plain ndarrays::
+
+    class Mul(Function):
+        def forward(ctx, a, b):          # a, b: ndarrays
+            ctx.save_for_backward(a, b)
+            return a * b
+
+        def backward(ctx, grad):         # grad: dL/d(output), an ndarray
+            a, b = ctx.saved_tensors
+            return grad * b, grad * a    # dL/da, dL/db (None if not needed)
+
+``Mul.apply(x, y)`` runs ``forward`` on the inputs' ``.data`` and, when a
+gradient is needed, records the Function instance as the output's ``grad_fn``.
+The instance is its own context (as in Chainer and early tinygrad): whatever
+``forward`` stores on ``ctx`` is there again in ``backward``.
+
+Broadcasting is undone in one place, the engine: ``backward`` may return a
+gradient of the broadcast shape and the engine sums it back to each input's
+shape.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from minidl.autograd import mode
+from minidl.autograd.tensor import Tensor
+
+
+class Function:
+    """Base class of every primitive. Subclasses define ``forward`` and ``backward``.
+
+    Attributes set by ``apply`` and read by the engine:
+      parents: the input Tensors (``None`` at positions that were not Tensors).
+      needs_input_grad: one bool per input, True where a gradient must flow.
+      saved_tensors: what ``save_for_backward`` stored.
+    """
+
+    def save_for_backward(self, *arrays):
+        """Keep ndarrays for ``backward``. Freed with the graph after backward."""
+        self.saved_tensors = arrays
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    @classmethod
+    def apply(cls, *inputs, **params):
+        """Run ``forward`` on the inputs' arrays and record the graph if a gradient is needed.
+
+        ``inputs`` may mix Tensors, ndarrays and Python scalars; only Tensors can
+        receive a gradient. ``params`` are non-differentiable keyword arguments.
+        """
+        ctx = cls.__new__(cls)
+        arrays = [x.data if isinstance(x, Tensor) else x for x in inputs]
+        out = ctx.forward(*arrays, **params)
+        if mode.anomaly_enabled:
+            mode.check_finite(out, f"{cls.__name__}.forward")
+        needs = [isinstance(x, Tensor) and x.requires_grad for x in inputs]
+        if mode.grad_enabled and any(needs):
+            ctx.parents = [x if isinstance(x, Tensor) else None for x in inputs]
+            ctx.needs_input_grad = needs
+            ctx.freed = False
+            ctx.retained = None
+            return Tensor._from_op(out, ctx)
+        return Tensor._from_op(out, None)
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"
+
+
+def as_array(x, dtype=None) -> np.ndarray:
+    """Return the ndarray behind a Tensor, array or scalar (used by non-differentiable helpers)."""
+    if isinstance(x, Tensor):
+        return x.data
+    return np.asarray(x, dtype=dtype)

@@ -1,0 +1,78 @@
+"""Global switches of the autograd engine: gradient recording and anomaly detection.
+
+``grad_enabled`` is read by ``Function.apply`` on every op; ``no_grad()`` turns
+it off for evaluation code so no graph is built. ``detect_anomaly()`` makes
+every forward and backward check its result for NaN/Inf and name the op that
+first produced one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+grad_enabled = True
+anomaly_enabled = False
+
+
+class AnomalyError(FloatingPointError):
+    """Raised in anomaly mode when an op produces NaN or Inf."""
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Context manager (and decorator) under which no graph is recorded."""
+    global grad_enabled
+    previous, grad_enabled = grad_enabled, False
+    try:
+        yield
+    finally:
+        grad_enabled = previous
+
+
+@contextlib.contextmanager
+def enable_grad():
+    """Re-enable graph recording inside a ``no_grad`` block."""
+    global grad_enabled
+    previous, grad_enabled = grad_enabled, True
+    try:
+        yield
+    finally:
+        grad_enabled = previous
+
+
+def set_grad_enabled(enabled: bool) -> None:
+    global grad_enabled
+    grad_enabled = bool(enabled)
+
+
+def is_grad_enabled() -> bool:
+    return grad_enabled
+
+
+@contextlib.contextmanager
+def detect_anomaly():
+    """Check every forward output and every backward gradient for NaN/Inf.
+
+    Slow (one ``isfinite`` per op), meant for debugging: the error names the op
+    that produced the first non-finite value, e.g. ``Log.forward produced NaN/Inf``.
+    """
+    global anomaly_enabled
+    previous, anomaly_enabled = anomaly_enabled, True
+    try:
+        yield
+    finally:
+        anomaly_enabled = previous
+
+
+def check_finite(array, where: str) -> None:
+    """Raise AnomalyError if a floating-point ``array`` holds NaN or Inf."""
+    if array is None:
+        return
+    array = np.asarray(array)
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        bad = int((~np.isfinite(array)).sum())
+        raise AnomalyError(
+            f"{where} produced NaN/Inf in {bad} of {array.size} elements (shape {array.shape})"
+        )

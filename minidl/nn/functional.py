@@ -1,0 +1,19 @@
+"""minidl.nn.functional (imported as ``F``): every op as a plain function.
+
+This module only gathers names; each op is defined (with its formula and
+backward) in ``minidl.ops`` or, for the vision ops, ``minidl.vision``.
+"""
+
+# ruff: noqa: F401
+from minidl.ops.activation import elu, gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
+from minidl.ops.elementwise import (
+    abs, add, clamp, div, exp, log, maximum, minimum, mul, neg, pow, sqrt, sub, where,
+)
+from minidl.ops.matmul import matmul
+from minidl.ops.reduce import argmax, argmin, logsumexp, max, mean, min, std, sum, var
+from minidl.ops.shape import (
+    cat, expand, flatten, getitem, pad, permute, reshape, split, squeeze, stack, transpose,
+    unsqueeze, view,
+)
+
+# Each area adds its block below (one block per area, kept in this order).

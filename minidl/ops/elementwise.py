@@ -1,0 +1,284 @@
+"""Elementwise primitives: arithmetic, exp/log/sqrt/abs/pow, clamp, maximum/minimum, where.
+
+Each backward is the derivative from a calculus table, times the incoming
+gradient (the chain rule). Binary ops broadcast like NumPy; the engine sums
+their gradients back to each input's shape (``engine.unbroadcast``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from minidl.autograd.function import Function
+from minidl.autograd.tensor import Tensor
+
+
+class Add(Function):
+    """z = a + b;  dz/da = 1, dz/db = 1."""
+
+    def forward(ctx, a, b):
+        return a + b
+
+    def backward(ctx, grad):
+        return grad, grad
+
+
+class Sub(Function):
+    """z = a - b;  dz/da = 1, dz/db = -1."""
+
+    def forward(ctx, a, b):
+        return a - b
+
+    def backward(ctx, grad):
+        return grad, -grad
+
+
+class Mul(Function):
+    """z = a * b;  dz/da = b, dz/db = a."""
+
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a * b
+
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        return (grad * b if need_a else None), (grad * a if need_b else None)
+
+
+class Div(Function):
+    """z = a / b;  dz/da = 1 / b, dz/db = -a / b^2."""
+
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a / b
+
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        grad_a = grad / b if need_a else None
+        grad_b = -grad * a / (b * b) if need_b else None
+        return grad_a, grad_b
+
+
+class Neg(Function):
+    """z = -a."""
+
+    def forward(ctx, a):
+        return -a
+
+    def backward(ctx, grad):
+        return -grad
+
+
+class Pow(Function):
+    """z = a ** b;  dz/da = b a^(b-1), dz/db = a^b log(a) (defined for a > 0)."""
+
+    def forward(ctx, a, b):
+        out = np.power(a, b)
+        ctx.save_for_backward(a, b, out)
+        return out
+
+    def backward(ctx, grad):
+        a, b, out = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        grad_a = grad * b * np.power(a, b - 1) if need_a else None
+        grad_b = None
+        if need_b:
+            safe_log = np.log(np.where(a > 0, a, 1))  # a^b log a -> 0 where a = 0
+            grad_b = grad * out * safe_log
+        return grad_a, grad_b
+
+
+class Exp(Function):
+    """z = e^a;  dz/da = e^a (the output itself)."""
+
+    def forward(ctx, a):
+        out = np.exp(a)
+        ctx.save_for_backward(out)
+        return out
+
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * out
+
+
+class Log(Function):
+    """z = ln a;  dz/da = 1 / a."""
+
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return np.log(a)
+
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad / a
+
+
+class Sqrt(Function):
+    """z = sqrt(a);  dz/da = 1 / (2 sqrt(a))."""
+
+    def forward(ctx, a):
+        out = np.sqrt(a)
+        ctx.save_for_backward(out)
+        return out
+
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad / (2 * out)
+
+
+class Abs(Function):
+    """z = |a|;  dz/da = sign(a) (0 at a = 0, as PyTorch)."""
+
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return np.abs(a)
+
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * np.sign(a)
+
+
+class Clamp(Function):
+    """z = min(max(a, lo), hi);  dz/da = 1 where lo <= a <= hi, else 0 (PyTorch's choice at ties)."""
+
+    def forward(ctx, a, lo=None, hi=None):
+        inside = np.ones(a.shape, dtype=bool)
+        if lo is not None:
+            inside &= a >= lo
+        if hi is not None:
+            inside &= a <= hi
+        ctx.save_for_backward(inside)
+        return np.clip(a, lo, hi).astype(a.dtype, copy=False)
+
+    def backward(ctx, grad):
+        (inside,) = ctx.saved_tensors
+        return grad * inside
+
+
+class Maximum(Function):
+    """z = max(a, b) elementwise; at ties the gradient is split evenly (as PyTorch)."""
+
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return np.maximum(a, b)
+
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        share_a = (a > b) + 0.5 * (a == b)
+        return grad * share_a, grad * (1 - share_a)
+
+
+class Minimum(Function):
+    """z = min(a, b) elementwise; at ties the gradient is split evenly (as PyTorch)."""
+
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return np.minimum(a, b)
+
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        share_a = (a < b) + 0.5 * (a == b)
+        return grad * share_a, grad * (1 - share_a)
+
+
+class Where(Function):
+    """z = a where cond else b;  the gradient goes to the branch that was chosen."""
+
+    def forward(ctx, cond, a, b):
+        ctx.save_for_backward(cond)
+        return np.where(cond, a, b)
+
+    def backward(ctx, grad):
+        (cond,) = ctx.saved_tensors
+        zero = np.zeros((), dtype=grad.dtype)
+        return None, np.where(cond, grad, zero), np.where(cond, zero, grad)
+
+
+class Cast(Function):
+    """z = a converted to another float dtype; the gradient is converted back."""
+
+    def forward(ctx, a, dtype=None):
+        ctx.input_dtype = a.dtype
+        return a.astype(dtype)
+
+    def backward(ctx, grad):
+        return grad.astype(ctx.input_dtype)
+
+
+# ---- functional forms -------------------------------------------------------
+def add(a, b):
+    """a + b with broadcasting."""
+    return Add.apply(a, b)
+
+
+def sub(a, b):
+    """a - b with broadcasting."""
+    return Sub.apply(a, b)
+
+
+def mul(a, b):
+    """a * b with broadcasting."""
+    return Mul.apply(a, b)
+
+
+def div(a, b):
+    """a / b with broadcasting."""
+    return Div.apply(a, b)
+
+
+def neg(a):
+    return Neg.apply(a)
+
+
+def pow(a, b):
+    """a ** b; either may be a Tensor."""
+    return Pow.apply(a, b)
+
+
+def exp(a):
+    return Exp.apply(a)
+
+
+def log(a):
+    return Log.apply(a)
+
+
+def sqrt(a):
+    return Sqrt.apply(a)
+
+
+def abs(a):
+    return Abs.apply(a)
+
+
+def clamp(a, min=None, max=None):
+    """Limit values to [min, max]; either bound may be None."""
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    return Clamp.apply(a, lo=min, hi=max)
+
+
+def maximum(a, b):
+    return Maximum.apply(a, b)
+
+
+def minimum(a, b):
+    return Minimum.apply(a, b)
+
+
+def where(condition, a, b):
+    """Pick ``a`` where ``condition`` is true, else ``b`` (both may broadcast)."""
+    cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    if cond.dtype != np.bool_:
+        raise TypeError(f"where: condition must be boolean, got dtype {cond.dtype}")
+    return Where.apply(cond, a, b)
+
+
+def cast(a, dtype):
+    """Convert to ``dtype``: differentiable between floating types."""
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f" and a.requires_grad:
+        return Tensor(a.data.astype(dtype))
+    return Cast.apply(a, dtype=dtype)

@@ -1,0 +1,173 @@
+"""Reductions over dimensions: sum, mean, var, std, max, min, argmax, argmin, logsumexp.
+
+``dim`` is None (all axes), an int or a tuple of ints; ``keepdim=True`` keeps the
+reduced axes with length 1. A reduction's backward broadcasts the incoming
+gradient back over the reduced axes, so it first puts them back
+(``_expand_reduced``).
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+import numpy as np
+
+from minidl.autograd.function import Function
+from minidl.autograd.tensor import Tensor
+from minidl.ops._util import normalize_dims
+
+MinMax = namedtuple("MinMax", ["values", "indices"])
+
+
+def _expand_reduced(grad, axes, keepdim):
+    """Re-insert the reduced axes (length 1) so ``grad`` broadcasts against the input."""
+    return grad if keepdim else np.expand_dims(grad, axes)
+
+
+class Sum(Function):
+    """z = sum_i a_i over ``axes``;  dz/da_i = 1."""
+
+    def forward(ctx, a, axes=None, keepdim=False):
+        ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
+        return np.sum(a, axis=axes, keepdims=keepdim)
+
+    def backward(ctx, grad):
+        return np.broadcast_to(_expand_reduced(grad, ctx.axes, ctx.keepdim), ctx.shape)
+
+
+class Mean(Function):
+    """z = (1/n) sum_i a_i over ``axes``;  dz/da_i = 1/n."""
+
+    def forward(ctx, a, axes=None, keepdim=False):
+        ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
+        ctx.count = int(np.prod([a.shape[i] for i in axes]))
+        return np.mean(a, axis=axes, keepdims=keepdim)
+
+    def backward(ctx, grad):
+        grad = _expand_reduced(grad, ctx.axes, ctx.keepdim) / ctx.count
+        return np.broadcast_to(grad, ctx.shape)
+
+
+class Var(Function):
+    """z = sum_i (a_i - mean)^2 / (n - correction);  dz/da_i = 2 (a_i - mean) / (n - correction).
+
+    (The mean's own dependence on a_i drops out because sum_i (a_i - mean) = 0.)
+    """
+
+    def forward(ctx, a, axes=None, correction=1, keepdim=False):
+        count = int(np.prod([a.shape[i] for i in axes]))
+        centered = a - a.mean(axis=axes, keepdims=True)
+        ctx.save_for_backward(centered)
+        ctx.axes, ctx.keepdim, ctx.denominator = axes, keepdim, count - correction
+        return np.sum(centered * centered, axis=axes, keepdims=keepdim) / ctx.denominator
+
+    def backward(ctx, grad):
+        (centered,) = ctx.saved_tensors
+        grad = _expand_reduced(grad, ctx.axes, ctx.keepdim)
+        return grad * (2.0 / ctx.denominator) * centered
+
+
+class Amax(Function):
+    """z = max_i a_i over ``axes``; the gradient is shared evenly by the elements that tie for max."""
+
+    def forward(ctx, a, axes=None, keepdim=False, largest=True):
+        reduce = np.max if largest else np.min
+        out = reduce(a, axis=axes, keepdims=True)
+        winners = a == out
+        ctx.save_for_backward(winners / winners.sum(axis=axes, keepdims=True))
+        ctx.axes, ctx.keepdim = axes, keepdim
+        return out if keepdim else np.squeeze(out, axis=axes)
+
+    def backward(ctx, grad):
+        (share,) = ctx.saved_tensors
+        return _expand_reduced(grad, ctx.axes, ctx.keepdim) * share
+
+
+class LogSumExp(Function):
+    """z = log sum_i exp(a_i), computed as m + log sum_i exp(a_i - m) with m = max_i a_i
+    so that large a_i do not overflow;  dz/da_i = softmax(a)_i."""
+
+    def forward(ctx, a, axes=None, keepdim=False):
+        m = np.max(a, axis=axes, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0)  # all -inf: exp(-inf - 0) = 0, log 0 = -inf
+        shifted = np.exp(a - m)
+        total = shifted.sum(axis=axes, keepdims=True)
+        out = m + np.log(total)
+        ctx.save_for_backward(shifted / total)
+        ctx.axes, ctx.keepdim = axes, keepdim
+        return out if keepdim else np.squeeze(out, axis=axes)
+
+    def backward(ctx, grad):
+        (softmax,) = ctx.saved_tensors
+        return _expand_reduced(grad, ctx.axes, ctx.keepdim) * softmax
+
+
+# ---- functional forms -------------------------------------------------------
+def sum(a, dim=None, keepdim=False):
+    """Sum over ``dim`` (None: all elements)."""
+    return Sum.apply(a, axes=normalize_dims(dim, a.ndim, "sum"), keepdim=keepdim)
+
+
+def mean(a, dim=None, keepdim=False):
+    """Mean over ``dim`` (None: all elements)."""
+    return Mean.apply(a, axes=normalize_dims(dim, a.ndim, "mean"), keepdim=keepdim)
+
+
+def var(a, dim=None, unbiased=True, keepdim=False):
+    """Variance over ``dim``; ``unbiased=True`` divides by n - 1 (Bessel), else by n."""
+    axes = normalize_dims(dim, a.ndim, "var")
+    count = int(np.prod([a.shape[i] for i in axes]))
+    if unbiased and count < 2:
+        raise ValueError(f"var: the unbiased variance needs at least 2 elements, got {count}")
+    return Var.apply(a, axes=axes, correction=1 if unbiased else 0, keepdim=keepdim)
+
+
+def std(a, dim=None, unbiased=True, keepdim=False):
+    """Standard deviation: sqrt(var) (a composite)."""
+    return var(a, dim, unbiased, keepdim).sqrt()
+
+
+def _extreme(a, dim, keepdim, largest, op):
+    if a.data.size == 0:
+        raise ValueError(f"{op}: cannot reduce an empty tensor (shape {a.shape})")
+    if dim is None:
+        return Amax.apply(a, axes=normalize_dims(None, a.ndim, op), keepdim=False,
+                          largest=largest)
+    if not isinstance(dim, int):
+        raise TypeError(f"{op}: dim must be one int when indices are returned, got {dim!r}")
+    axes = normalize_dims(dim, a.ndim, op)
+    values = Amax.apply(a, axes=axes, keepdim=keepdim, largest=largest)
+    find = np.argmax if largest else np.argmin
+    indices = find(a.data, axis=axes[0], keepdims=keepdim)
+    return MinMax(values, Tensor(indices))
+
+
+def max(a, dim=None, keepdim=False):
+    """Largest value. With ``dim`` (an int), returns ``(values, indices)`` as PyTorch."""
+    return _extreme(a, dim, keepdim, True, "max")
+
+
+def min(a, dim=None, keepdim=False):
+    """Smallest value. With ``dim`` (an int), returns ``(values, indices)`` as PyTorch."""
+    return _extreme(a, dim, keepdim, False, "min")
+
+
+def argmax(a, dim=None, keepdim=False):
+    """Index of the largest value (over the flattened tensor when ``dim`` is None). No gradient."""
+    if dim is None:
+        return Tensor(np.argmax(a.data))
+    axis = normalize_dims(dim, a.ndim, "argmax")[0]
+    return Tensor(np.argmax(a.data, axis=axis, keepdims=keepdim))
+
+
+def argmin(a, dim=None, keepdim=False):
+    """Index of the smallest value (over the flattened tensor when ``dim`` is None). No gradient."""
+    if dim is None:
+        return Tensor(np.argmin(a.data))
+    axis = normalize_dims(dim, a.ndim, "argmin")[0]
+    return Tensor(np.argmin(a.data, axis=axis, keepdims=keepdim))
+
+
+def logsumexp(a, dim=None, keepdim=False):
+    """log(sum(exp(a))) over ``dim``, without overflow."""
+    return LogSumExp.apply(a, axes=normalize_dims(dim, a.ndim, "logsumexp"), keepdim=keepdim)

@@ -1,0 +1,261 @@
+"""Shape primitives: reshape, permute, expand, indexing, cat, pad — and the composites on them
+(view, transpose, squeeze, unsqueeze, flatten, stack, split).
+
+None of these change values, only where they sit, so every backward moves the
+gradient back to where each value came from: reshape back, permute by the
+inverse permutation, scatter-add for indexing (a value read twice gets both
+gradients), slice for cat.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from minidl.autograd.function import Function
+from minidl.autograd.tensor import Tensor
+from minidl.ops._util import normalize_dim
+
+
+class Reshape(Function):
+    """Same values, new shape; the gradient is reshaped back."""
+
+    def forward(ctx, a, shape=None):
+        ctx.shape = a.shape
+        return a.reshape(shape)
+
+    def backward(ctx, grad):
+        return grad.reshape(ctx.shape)
+
+
+class Permute(Function):
+    """z = a with axes reordered by ``dims``; the gradient uses the inverse order."""
+
+    def forward(ctx, a, dims=None):
+        ctx.inverse = tuple(np.argsort(dims))
+        return np.transpose(a, dims)
+
+    def backward(ctx, grad):
+        return np.transpose(grad, ctx.inverse)
+
+
+class Expand(Function):
+    """Broadcast ``a`` to ``shape`` without copying; the engine sums the gradient back."""
+
+    def forward(ctx, a, shape=None):
+        return np.broadcast_to(a, shape)
+
+    def backward(ctx, grad):
+        return grad  # engine.unbroadcast reduces it to the input's shape
+
+
+def _reads_each_once(index) -> bool:
+    """True unless the index holds an integer array (which may repeat an element)."""
+    parts = index if isinstance(index, tuple) else (index,)
+    for p in parts:
+        if isinstance(p, (list, np.ndarray)) and np.asarray(p).dtype != np.bool_:
+            return False
+    return True
+
+
+class GetItem(Function):
+    """z = a[index] (slices, integer arrays, boolean masks).
+
+    Backward scatters the gradient into zeros of a's shape. With integer arrays
+    an element can be read several times, so the scatter must add (``np.add.at``)
+    rather than assign.
+    """
+
+    def forward(ctx, a, index=None):
+        ctx.shape, ctx.dtype, ctx.index = a.shape, a.dtype, index
+        return np.asarray(a[index])
+
+    def backward(ctx, grad):
+        full = np.zeros(ctx.shape, dtype=grad.dtype)
+        if _reads_each_once(ctx.index):
+            full[ctx.index] = grad
+        else:
+            np.add.at(full, ctx.index, grad)
+        return full
+
+
+class Cat(Function):
+    """z = [a_1; a_2; ...] along ``dim``; each input gets its slice of the gradient."""
+
+    def forward(ctx, *arrays, dim=0):
+        ctx.dim = dim
+        ctx.bounds = np.cumsum([x.shape[dim] for x in arrays])[:-1]
+        return np.concatenate(arrays, axis=dim)
+
+    def backward(ctx, grad):
+        return tuple(np.split(grad, ctx.bounds, axis=ctx.dim))
+
+
+class Pad(Function):
+    """Constant padding; the gradient is the centre crop of the incoming gradient."""
+
+    def forward(ctx, a, widths=None, value=0.0):
+        ctx.crop = tuple(slice(before, before + n) for (before, _), n in zip(widths, a.shape))
+        return np.pad(a, widths, mode="constant", constant_values=value)
+
+    def backward(ctx, grad):
+        return grad[ctx.crop]
+
+
+# ---- functional forms -------------------------------------------------------
+def _shape_arg(shape):
+    """Accept reshape(2, 3) and reshape((2, 3)) alike."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return tuple(shape)
+
+
+def reshape(a, *shape):
+    """Same elements in a new shape; one dimension may be -1 (inferred)."""
+    shape = _shape_arg(shape)
+    known = int(np.prod([n for n in shape if n != -1]))
+    if shape.count(-1) > 1 or (-1 not in shape and known != a.data.size) or (
+        -1 in shape and (known == 0 or a.data.size % known)
+    ):
+        raise ValueError(f"reshape: cannot view a tensor of shape {a.shape} "
+                         f"({a.data.size} elements) as {shape}")
+    return Reshape.apply(a, shape=shape)
+
+
+view = reshape
+
+
+def permute(a, *dims):
+    """Reorder the axes: the output's axis i is the input's axis dims[i]."""
+    dims = _shape_arg(dims)
+    if sorted(d % a.ndim for d in dims) != list(range(a.ndim)) or len(dims) != a.ndim:
+        raise ValueError(f"permute: {dims} is not a permutation of the {a.ndim} axes of {a.shape}")
+    return Permute.apply(a, dims=tuple(d % a.ndim for d in dims))
+
+
+def transpose(a, dim0, dim1):
+    """Swap two axes."""
+    dims = list(range(a.ndim))
+    d0, d1 = normalize_dim(dim0, a.ndim, "transpose"), normalize_dim(dim1, a.ndim, "transpose")
+    dims[d0], dims[d1] = dims[d1], dims[d0]
+    return Permute.apply(a, dims=tuple(dims))
+
+
+def expand(a, *shape):
+    """Broadcast to ``shape`` (-1 keeps a dimension). No copy is made."""
+    shape = _shape_arg(shape)
+    lead = len(shape) - a.ndim
+    if lead < 0:
+        raise ValueError(f"expand: cannot expand shape {a.shape} to fewer dimensions {shape}")
+    target = tuple(a.shape[i - lead] if n == -1 else n for i, n in enumerate(shape))
+    for i, n in enumerate(a.shape):
+        if n != 1 and n != target[lead + i]:
+            raise ValueError(f"expand: dimension {i} of size {n} cannot become {target[lead + i]} "
+                             f"(shape {a.shape} -> {shape}); only size-1 dims expand")
+    return Expand.apply(a, shape=target)
+
+
+def squeeze(a, dim=None):
+    """Remove axes of length 1 (all of them, or just ``dim`` if it has length 1)."""
+    if dim is None:
+        shape = tuple(n for n in a.shape if n != 1)
+    else:
+        d = normalize_dim(dim, a.ndim, "squeeze")
+        shape = a.shape if a.shape[d] != 1 else a.shape[:d] + a.shape[d + 1:]
+    return Reshape.apply(a, shape=shape)
+
+
+def unsqueeze(a, dim):
+    """Insert an axis of length 1 at position ``dim``."""
+    d = normalize_dim(dim, a.ndim + 1, "unsqueeze")
+    return Reshape.apply(a, shape=a.shape[:d] + (1,) + a.shape[d:])
+
+
+def flatten(a, start_dim=0, end_dim=-1):
+    """Merge axes start_dim..end_dim into one."""
+    if a.ndim == 0:
+        return Reshape.apply(a, shape=(1,))
+    s = normalize_dim(start_dim, a.ndim, "flatten")
+    e = normalize_dim(end_dim, a.ndim, "flatten")
+    if s > e:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+    merged = int(np.prod(a.shape[s:e + 1]))
+    return Reshape.apply(a, shape=a.shape[:s] + (merged,) + a.shape[e + 1:])
+
+
+def _index_arrays(index):
+    """Tensors inside an index become their ndarrays."""
+    if isinstance(index, tuple):
+        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    return index.data if isinstance(index, Tensor) else index
+
+
+def getitem(a, index):
+    """``a[index]`` with NumPy's indexing rules, differentiable."""
+    index = _index_arrays(index)
+    try:
+        a.data[index]  # fail here, with NumPy's message, before recording anything
+    except (IndexError, ValueError, TypeError) as error:
+        raise IndexError(f"getitem: index {index!r} is invalid for shape {a.shape}: {error}") from None
+    return GetItem.apply(a, index=index)
+
+
+def cat(tensors, dim=0):
+    """Concatenate along an existing axis; all other axes must agree."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("cat: expected a non-empty list of tensors")
+    first = tensors[0]
+    d = normalize_dim(dim, first.ndim, "cat")
+    for k, t in enumerate(tensors[1:], 1):
+        if t.ndim != first.ndim or any(
+            n != m for i, (n, m) in enumerate(zip(t.shape, first.shape)) if i != d
+        ):
+            raise ValueError(f"cat: tensor {k} has shape {t.shape}, incompatible with {first.shape} "
+                             f"outside dim {d}")
+    return Cat.apply(*tensors, dim=d)
+
+
+def stack(tensors, dim=0):
+    """Join same-shape tensors along a new axis ``dim`` (unsqueeze, then cat)."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack: expected a non-empty list of tensors")
+    for k, t in enumerate(tensors):
+        if t.shape != tensors[0].shape:
+            raise ValueError(f"stack: tensor {k} has shape {t.shape}, expected {tensors[0].shape}")
+    return cat([unsqueeze(t, dim) for t in tensors], dim=dim)
+
+
+def split(a, split_size_or_sections, dim=0):
+    """Cut into pieces along ``dim``: pieces of one size (the last may be smaller) or given sizes."""
+    d = normalize_dim(dim, a.ndim, "split")
+    n = a.shape[d]
+    if isinstance(split_size_or_sections, int):
+        if split_size_or_sections <= 0:
+            raise ValueError(f"split: split size must be positive, got {split_size_or_sections}")
+        sizes = [min(split_size_or_sections, n - s) for s in range(0, n, split_size_or_sections)]
+    else:
+        sizes = list(split_size_or_sections)
+        if sum(sizes) != n:
+            raise ValueError(f"split: sections {sizes} do not add up to dim {d} of size {n}")
+    pieces, start = [], 0
+    for size in sizes:
+        index = (slice(None),) * d + (slice(start, start + size),)
+        pieces.append(GetItem.apply(a, index=index))
+        start += size
+    return tuple(pieces)
+
+
+def pad(a, pad, mode="constant", value=0.0):
+    """Pad with a constant, PyTorch's order: ``pad = (left, right, top, bottom, ...)``
+    starting from the last axis."""
+    if mode != "constant":
+        raise ValueError(f"pad: only mode='constant' is supported, got {mode!r}")
+    if len(pad) % 2 or len(pad) // 2 > a.ndim:
+        raise ValueError(f"pad: pad {pad} must have an even length of at most 2 * {a.ndim}")
+    if any(p < 0 for p in pad):
+        raise ValueError(f"pad: negative padding {pad} is not supported")
+    widths = [(0, 0)] * a.ndim
+    for k in range(len(pad) // 2):
+        widths[a.ndim - 1 - k] = (pad[2 * k], pad[2 * k + 1])
+    return Pad.apply(a, widths=tuple(widths), value=value)
