@@ -35,15 +35,37 @@ from minidl.autograd.creation import (
     zeros,
     zeros_like,
 )
+from minidl.ops.activation import log_softmax, relu, sigmoid, softmax, tanh
 from minidl.ops.elementwise import (
-    abs, add, clamp, div, exp, log, maximum, minimum, mul, neg, pow, sqrt, sub, where,
-)
-from minidl.ops.reduce import argmax, argmin, logsumexp, max, mean, min, std, sum, var
-from minidl.ops.shape import (
-    cat, expand, flatten, permute, reshape, split, squeeze, stack, transpose, unsqueeze,
+    abs,
+    add,
+    clamp,
+    div,
+    exp,
+    log,
+    maximum,
+    minimum,
+    mul,
+    neg,
+    pow,
+    sqrt,
+    sub,
+    where,
 )
 from minidl.ops.matmul import matmul
-from minidl.ops.activation import relu, sigmoid, softmax, tanh, log_softmax
+from minidl.ops.reduce import argmax, argmin, logsumexp, max, mean, min, std, sum, var
+from minidl.ops.shape import (
+    cat,
+    expand,
+    flatten,
+    permute,
+    reshape,
+    split,
+    squeeze,
+    stack,
+    transpose,
+    unsqueeze,
+)
 from minidl.random import manual_seed
 from minidl.serialization import load, save
 

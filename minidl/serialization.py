@@ -19,7 +19,9 @@ from minidl.autograd.tensor import Tensor
 def save(state: dict, path) -> None:
     """Save a dict of name -> array (or Tensor, or number) to ``path`` (.npz)."""
     if not isinstance(state, dict):
-        raise TypeError(f"save: expected a dict such as module.state_dict(), got {type(state).__name__}")
+        raise TypeError(
+            f"save: expected a dict such as module.state_dict(), got {type(state).__name__}"
+        )
     arrays = {}
     for key, value in state.items():
         if not isinstance(key, str):

@@ -1,0 +1,80 @@
+"""A training loop a student can read in one screen.
+
+    for epoch in range(epochs):
+        loss = train_epoch(model, train_loader, F.cross_entropy, optimizer)
+        acc = evaluate(model, test_loader, accuracy)
+
+That is all a framework's ``fit`` does: for each batch, clear the gradients,
+compute the loss, backpropagate, take an optimizer step.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from minidl.autograd.mode import no_grad
+
+
+def progress(iterable, desc: str = "", total: int | None = None, leave: bool = False):
+    """A tqdm progress bar, silent when the output is not a terminal (logs, tests)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, desc=desc, total=total, leave=leave, disable=not sys.stderr.isatty())
+
+
+def accuracy(logits, labels) -> float:
+    """Fraction of rows whose largest logit is at the true label.  logits: [N, C], labels: [N]."""
+    predicted = np.argmax(logits.data, axis=1)
+    return float(np.mean(predicted == np.asarray(getattr(labels, "data", labels))))
+
+
+def train_epoch(model, loader, loss_fn, optimizer, scheduler=None, clip_norm=None,
+                desc: str = "train") -> float:
+    """One pass over ``loader``; returns the mean training loss.
+
+    ``scheduler.step()`` is called after every batch (schedules here count
+    iterations, as in Goyal et al. 2017); ``clip_norm`` clips the global
+    gradient norm before each step.
+    """
+    from minidl.nn.utils import clip_grad_norm_
+
+    model.train()
+    total, count = 0.0, 0
+    for inputs, targets in progress(loader, desc=desc):
+        optimizer.zero_grad()
+        loss = loss_fn(model(inputs), targets)
+        loss.backward()
+        if clip_norm is not None:
+            clip_grad_norm_(model.parameters(), clip_norm)
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        batch = len(inputs)
+        total += loss.item() * batch
+        count += batch
+    return total / max(count, 1)
+
+
+def evaluate(model, loader, metric=accuracy) -> float:
+    """``metric(model(inputs), targets)`` averaged over samples (eval mode, no graph)."""
+    model.eval()
+    total, count = 0.0, 0
+    with no_grad():
+        for inputs, targets in loader:
+            batch = len(inputs)
+            total += metric(model(inputs), targets) * batch
+            count += batch
+    return total / max(count, 1)
+
+
+def predict(model, loader) -> tuple:
+    """All logits and targets of ``loader`` as two ndarrays (eval mode, no graph)."""
+    model.eval()
+    outputs, targets = [], []
+    with no_grad():
+        for inputs, target in loader:
+            outputs.append(model(inputs).data)
+            targets.append(np.asarray(getattr(target, "data", target)))
+    return np.concatenate(outputs), np.concatenate(targets)
