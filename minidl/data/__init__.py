@@ -1,0 +1,23 @@
+"""minidl.data: datasets, the DataLoader, and data that needs no download.
+
+    from minidl.data import DataLoader, TensorDataset, digits
+    x, y = digits("train")                              # shipped with minidl
+    loader = DataLoader(TensorDataset(x, y), batch_size=64, shuffle=True)
+
+- ``dataset``: Dataset, TensorDataset, Subset, random_split
+- ``loader``: DataLoader, default_collate
+- ``digits``: the UCI 8x8 digits shipped in the package (CC BY 4.0, see DIGITS_LICENSE.txt)
+- ``idx`` / ``mnist``: IDX files, MNIST and Fashion-MNIST from a folder (download on request)
+- ``transforms``: resize_bilinear (PyTorch's align_corners=False bilinear resize)
+
+Note: ``minidl.data.digits`` and ``minidl.data.mnist`` below are the functions;
+their modules are ``sys.modules['minidl.data.digits']`` and ``['minidl.data.mnist']``.
+"""
+
+# ruff: noqa: F401
+from minidl.data.dataset import Dataset, Subset, TensorDataset, random_split
+from minidl.data.digits import DigitsDataset, digits
+from minidl.data.idx import read_idx, write_idx
+from minidl.data.loader import DataLoader, default_collate
+from minidl.data.mnist import FASHION_CLASSES, mnist
+from minidl.data.transforms import resize_bilinear
