@@ -36,7 +36,7 @@ def main():
     model = nn.Sequential(nn.Linear(2, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(),
                           nn.Linear(64, 3))
     optimizer = Adam(model.parameters(), lr=1e-2)
-    for epoch in range(40):
+    for _epoch in range(40):
         loss = train_epoch(model, train_loader, F.cross_entropy, optimizer)
     accuracy = evaluate(model, test_loader)
     print(f"final training loss {loss:.3f}, test accuracy {accuracy:.1%}")

@@ -98,7 +98,7 @@ X, Y = Tensor(points), Tensor(signs)
 weight = Tensor(np.zeros(2, np.float32), requires_grad=True)
 bias = Tensor(np.zeros(1, np.float32), requires_grad=True)
 lr, history = 0.1, []
-for step in range(100):
+for _step in range(100):
     loss = ((X @ weight + bias - Y) ** 2).mean()
     weight.grad = bias.grad = None  # gradients accumulate, so clear them each step
     loss.backward()

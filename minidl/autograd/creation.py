@@ -45,8 +45,16 @@ def ones_like(t: Tensor, requires_grad: bool = False) -> Tensor:
 
 
 def arange(start, stop=None, step=1, dtype=None) -> Tensor:
-    return Tensor(np.arange(start, stop, step, dtype=dtype) if stop is not None
-                  else np.arange(start, dtype=dtype))
+    """Values start, start + step, ... below stop (``arange(n)``: 0..n-1).
+
+    Integer arguments give int64, floating ones float32 (as ``torch.arange``).
+    """
+    if stop is None:
+        start, stop = 0, start
+    values = np.arange(start, stop, step, dtype=dtype)
+    if dtype is None and values.dtype.kind == "f":
+        values = values.astype(DEFAULT_FLOAT)
+    return Tensor(values)
 
 
 def eye(n: int, dtype=DEFAULT_FLOAT) -> Tensor:

@@ -4,8 +4,8 @@ The graph is made of Functions (nodes); each node knows its input Tensors
 (``parents``) and each non-leaf Tensor knows the node that made it (``grad_fn``).
 ``backward(root)``:
 
-1. sorts the nodes topologically with an explicit stack (no recursion, so a
-   10,000-step RNN does not hit Python's recursion limit);
+1. sorts the nodes topologically without recursion (so a 10,000-step RNN
+   does not hit Python's recursion limit): newest node first;
 2. walks them from the root to the leaves; each node turns dL/d(output) into
    dL/d(input) for every input with the chain rule (its ``backward``);
 3. un-broadcasts each input gradient to the input's shape (here, once, for all
@@ -16,6 +16,8 @@ The graph is made of Functions (nodes); each node knows its input Tensors
 """
 
 from __future__ import annotations
+
+from operator import attrgetter
 
 import numpy as np
 
@@ -39,24 +41,32 @@ def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
 
 
 def topological_order(root_fn) -> list:
-    """Nodes reachable from ``root_fn``, each listed before the nodes it depends on."""
-    order, visited = [], {id(root_fn)}
-    stack = [(root_fn, False)]
-    while stack:
-        node, children_done = stack.pop()
-        if children_done:
-            order.append(node)
-            continue
-        stack.append((node, True))
-        for parent in node.parents:
-            if parent is None:
-                continue
-            fn = parent.grad_fn
-            if fn is not None and id(fn) not in visited:
-                visited.add(id(fn))
-                stack.append((fn, False))
-    order.reverse()  # post-order reversed: root first, leaves' consumers last
-    return order
+    """The nodes reachable from ``root_fn``, each before every node that made its inputs.
+
+    A node's inputs always exist before the node does, so sorting the reachable
+    nodes by creation number, newest first, is a topological order. Finding
+    them is a breadth-first walk with a plain list (no recursion).
+    """
+    nodes, seen = [root_fn], {root_fn}
+    i = 0
+    while i < len(nodes):
+        node = nodes[i]
+        if node.parents is None:
+            raise RuntimeError(
+                f"backward: the graph through {node.name} was already freed by an earlier "
+                "backward; call backward(retain_graph=True) the first time to go through it twice"
+            )
+        for parent, needs in zip(node.parents, node.needs_input_grad):
+            fn = parent.grad_fn if needs else None
+            if fn is not None and fn not in seen:
+                seen.add(fn)
+                nodes.append(fn)
+        i += 1
+    nodes.sort(key=_creation_number, reverse=True)
+    return nodes
+
+
+_creation_number = attrgetter("number")
 
 
 def backward(root, grad=None, retain_graph: bool = False) -> None:
@@ -82,45 +92,46 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
     else:
         grad = np.asarray(getattr(grad, "data", grad), dtype=root.data.dtype)
         if grad.shape != root.shape:
-            raise ValueError(f"backward: grad has shape {grad.shape} but the tensor has {root.shape}")
+            raise ValueError(
+                f"backward: grad has shape {grad.shape} but the tensor has {root.shape}"
+            )
 
     if root.grad_fn is None:  # a leaf: d(root)/d(root) = grad
         root.grad = grad.copy() if root.grad is None else root.grad + grad
         return
 
-    order = topological_order(root.grad_fn)
-    for node in order:  # check first, so a failure changes no .grad
-        if node.freed:
-            raise RuntimeError(
-                f"backward: the graph through {node.name} was already freed by an earlier "
-                "backward; call backward(retain_graph=True) the first time to go through it twice"
-            )
+    order = topological_order(root.grad_fn)  # raises before any .grad changes
+    check_finite = mode.anomaly_enabled
 
-    grads = {id(root.grad_fn): grad}
+    grads = {root.grad_fn: grad}  # node -> dL/d(its output), summed over all paths
     for node in order:
-        out_grad = grads.pop(id(node), None)
+        out_grad = grads.pop(node, None)
         if out_grad is None:  # no path from root reaches this node's output
             continue
-        if node.retained is not None:
-            node.retained.grad = out_grad
-        in_grads = node.backward(out_grad)
-        if not isinstance(in_grads, tuple):
+        if node.retained is not None:  # retain_grad(): accumulates like a leaf's .grad
+            kept = node.retained
+            kept.grad = np.array(out_grad) if kept.grad is None else kept.grad + out_grad
+        if check_finite:
+            in_grads = mode.run_checked(node.backward, (out_grad,), {}, f"{node.name}.backward")
+        else:
+            in_grads = node.backward(out_grad)
+        if type(in_grads) is not tuple:
             in_grads = (in_grads,)
         for parent, needs, g in zip(node.parents, node.needs_input_grad, in_grads):
             if not needs or g is None:
                 continue
-            if mode.anomaly_enabled:
-                mode.check_finite(g, f"{node.name}.backward")
-            if g.shape != parent.data.shape:
-                g = unbroadcast(g, parent.data.shape)
-            if g.dtype != parent.data.dtype:
-                g = g.astype(parent.data.dtype)
+            data = parent.data
+            if g.shape != data.shape:
+                g = unbroadcast(g, data.shape)
+            if g.dtype is not data.dtype:  # e.g. a float64 constant met a float32 tensor
+                g = g.astype(data.dtype, copy=False)
             fn = parent.grad_fn
-            if fn is None:  # a leaf: accumulate into .grad (never alias the op's array)
+            if fn is None:  # a leaf: accumulate into .grad (a copy: never alias an op's array)
                 parent.grad = g.copy() if parent.grad is None else parent.grad + g
+            elif fn in grads:
+                grads[fn] = grads[fn] + g
             else:
-                key = id(fn)
-                grads[key] = g if key not in grads else grads[key] + g
-        if not retain_graph:
+                grads[fn] = g
+        if not retain_graph:  # free the graph: drop the saved arrays and the edges
             node.saved_tensors = None
-            node.freed = True
+            node.parents = None

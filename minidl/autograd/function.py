@@ -23,20 +23,30 @@ shape.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from minidl.autograd import mode
 from minidl.autograd.tensor import Tensor
+
+_node_counter = itertools.count()
 
 
 class Function:
     """Base class of every primitive. Subclasses define ``forward`` and ``backward``.
 
     Attributes set by ``apply`` and read by the engine:
-      parents: the input Tensors (``None`` at positions that were not Tensors).
+      parents: the inputs as given (Tensors, arrays or numbers); None once the
+        engine has freed the graph.
       needs_input_grad: one bool per input, True where a gradient must flow.
       saved_tensors: what ``save_for_backward`` stored.
     """
+
+    # The per-op fields are slots (cheap to set on every op); anything else a
+    # forward stores on ctx goes into the instance __dict__, made on first use.
+    __slots__ = ("parents", "needs_input_grad", "number", "saved_tensors", "__dict__")
+    retained = None  # the output Tensor, if it asked to keep its .grad (retain_grad)
 
     def save_for_backward(self, *arrays):
         """Keep ndarrays for ``backward``. Freed with the graph after backward."""
@@ -53,17 +63,25 @@ class Function:
         ``inputs`` may mix Tensors, ndarrays and Python scalars; only Tensors can
         receive a gradient. ``params`` are non-differentiable keyword arguments.
         """
-        ctx = cls.__new__(cls)
-        arrays = [x.data if isinstance(x, Tensor) else x for x in inputs]
-        out = ctx.forward(*arrays, **params)
-        if mode.anomaly_enabled:
-            mode.check_finite(out, f"{cls.__name__}.forward")
-        needs = [isinstance(x, Tensor) and x.requires_grad for x in inputs]
-        if mode.grad_enabled and any(needs):
-            ctx.parents = [x if isinstance(x, Tensor) else None for x in inputs]
+        ctx = object.__new__(cls)
+        ctx.saved_tensors = ()
+        arrays, needs, any_needs = [], [], False
+        for x in inputs:  # one plain loop: this runs for every op, so it is kept lean
+            if isinstance(x, Tensor):
+                arrays.append(x.data)
+                needs.append(x.requires_grad)
+                any_needs = any_needs or x.requires_grad
+            else:
+                arrays.append(x)
+                needs.append(False)
+        if mode.anomaly_enabled:  # NumPy's warnings off, then name the op if NaN/Inf came out
+            out = mode.run_checked(ctx.forward, arrays, params, f"{cls.__name__}.forward")
+        else:
+            out = ctx.forward(*arrays, **params)
+        if any_needs and mode.grad_enabled:
+            ctx.number = next(_node_counter)  # creation order = a topological order
+            ctx.parents = inputs
             ctx.needs_input_grad = needs
-            ctx.freed = False
-            ctx.retained = None
             return Tensor._from_op(out, ctx)
         return Tensor._from_op(out, None)
 

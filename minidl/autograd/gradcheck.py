@@ -24,13 +24,13 @@ class GradcheckError(AssertionError):
 
 
 def _probe_loss(fn, inputs, weights):
+    """L = sum_k sum(w_k * out_k) over the floating-point outputs of ``fn``: a scalar Tensor."""
     out = fn(*inputs)
     outs = out if isinstance(out, (tuple, list)) else (out,)
-    total = None
+    total = Tensor(np.zeros((), dtype=np.float64))
     for o, w in zip(outs, weights):
-        if o.data.dtype.kind == "f":
-            term = (o * w).sum()
-            total = term if total is None else total + term
+        if isinstance(o, Tensor) and o.data.dtype.kind == "f":
+            total = total + (o * w).sum()
     return total
 
 
@@ -48,30 +48,40 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
         raise_exception: raise GradcheckError naming the worst element (else return False).
 
     Returns:
-        True when all gradients agree.
+        True when all gradients agree. The inputs' ``.data`` and ``.grad`` are left as found.
     """
     inputs = list(inputs)
-    checked = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
+    checked = list({id(t): t for t in inputs if isinstance(t, Tensor) and t.requires_grad}.values())
     if not checked:
         raise ValueError("gradcheck: no input has requires_grad=True")
     for t in checked:
         if t.dtype != np.float64:
             raise TypeError(f"gradcheck: inputs must be float64, got {t.dtype} (shape {t.shape})")
 
+    saved = [(t.data, t.grad) for t in checked]
+    try:
+        for t in checked:  # a private contiguous copy, perturbed in place below
+            t.data, t.grad = np.array(t.data, copy=True, order="C"), None
+        return _compare(fn, inputs, checked, eps, atol, rtol, seed, raise_exception)
+    finally:
+        for t, (data, grad) in zip(checked, saved):
+            t.data, t.grad = data, grad
+
+
+def _compare(fn, inputs, checked, eps, atol, rtol, seed, raise_exception) -> bool:
     with mode.no_grad():
         out = fn(*inputs)
     outs = out if isinstance(out, (tuple, list)) else (out,)
     rng = np.random.default_rng(seed)
-    weights = [rng.uniform(0.5, 1.5, o.shape) for o in outs]
+    weights = [rng.uniform(0.5, 1.5, np.shape(o)) for o in outs]
 
-    for t in checked:
-        t.grad = None
-    loss = _probe_loss(fn, inputs, weights)
-    loss.backward()
-    analytic = [np.zeros_like(t.data) if t.grad is None else t.grad.copy() for t in checked]
+    with mode.enable_grad():  # the analytic gradient, even if called under no_grad()
+        loss = _probe_loss(fn, inputs, weights)
+    if loss.requires_grad:  # else no output depends on the inputs: every gradient is 0
+        loss.backward()
+    analytic = [np.zeros_like(t.data) if t.grad is None else t.grad for t in checked]
 
     for k, (t, ana) in enumerate(zip(checked, analytic)):
-        t.data = np.ascontiguousarray(t.data)
         numeric = np.zeros_like(t.data)
         flat = t.data.reshape(-1)  # a view: writing it perturbs the input in place
         num_flat = numeric.reshape(-1)
@@ -86,15 +96,15 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
                 num_flat[i] = (plus - minus) / (2 * eps)
         error = np.abs(numeric - ana)
         allowed = atol + rtol * np.abs(numeric)
-        if (error > allowed).any():
+        if not (error <= allowed).all():  # written so that a NaN anywhere fails too
             if not raise_exception:
                 return False
-            worst = np.unravel_index(np.argmax(error - allowed), error.shape)
+            excess = np.where(np.isnan(error), np.inf, error - allowed)
+            worst = np.unravel_index(np.argmax(excess), error.shape)
             raise GradcheckError(
-                f"gradcheck: input {k} (shape {t.shape}) disagrees at index {tuple(map(int, worst))}: "
-                f"numeric {numeric[worst]:.6g}, analytic {ana[worst]:.6g}; "
-                f"{int((error > allowed).sum())} of {error.size} elements out of tolerance"
+                f"gradcheck: input {k} (shape {t.shape}) disagrees at index "
+                f"{tuple(map(int, worst))}: numeric {numeric[worst]:.6g}, "
+                f"analytic {ana[worst]:.6g}; "
+                f"{int((~(error <= allowed)).sum())} of {error.size} elements out of tolerance"
             )
-    for t in checked:
-        t.grad = None
     return True

@@ -66,6 +66,21 @@ def detect_anomaly():
         anomaly_enabled = previous
 
 
+def run_checked(method, args, kwargs, where: str):
+    """Anomaly mode: call ``method(*args, **kwargs)`` and raise AnomalyError naming ``where``
+    (e.g. ``Log.forward``) if any array it returns holds NaN or Inf.
+
+    NumPy's own floating-point warnings are silenced during the call: the
+    AnomalyError says more (which op, forward or backward), and a warning
+    turned into an error (``python -W error``) would hide it.
+    """
+    with np.errstate(all="ignore"):
+        result = method(*args, **kwargs)
+    for array in result if isinstance(result, tuple) else (result,):
+        check_finite(array, where)
+    return result
+
+
 def check_finite(array, where: str) -> None:
     """Raise AnomalyError if a floating-point ``array`` holds NaN or Inf."""
     if array is None:

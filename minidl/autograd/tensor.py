@@ -20,10 +20,13 @@ DEFAULT_FLOAT = np.float32
 def _to_array(data, dtype=None) -> np.ndarray:
     """Convert user data to an ndarray: Python floats become float32, ints int64.
 
-    An ndarray keeps its dtype (as ``torch.from_numpy``) unless ``dtype`` is given.
+    An ndarray keeps its dtype (as ``torch.from_numpy``) unless ``dtype`` is given; so does
+    a NumPy scalar such as ``np.float64(1.0)`` (what ``array.sum()`` returns).
     """
     if isinstance(data, Tensor):
         data = data.data
+    if isinstance(data, np.generic):
+        data = np.asarray(data)
     if isinstance(data, np.ndarray):
         return data if dtype is None else data.astype(dtype, copy=False)
     array = np.asarray(data)
@@ -50,7 +53,8 @@ class Tensor:
         self.data = _to_array(data, dtype)
         if requires_grad and self.data.dtype.kind != "f":
             raise TypeError(
-                f"Tensor: only floating-point tensors can require gradients, got dtype {self.data.dtype}"
+                "Tensor: only floating-point tensors can require gradients, "
+                f"got dtype {self.data.dtype}"
             )
         self.grad = None
         self.requires_grad = bool(requires_grad)
@@ -113,7 +117,21 @@ class Tensor:
         return self.data.tolist()
 
     def __array__(self, dtype=None, copy=None):
-        return self.data if dtype is None else self.data.astype(dtype)
+        """``np.asarray(t)``: the data (shared unless a copy or another dtype is asked for)."""
+        return np.array(self.data, dtype=dtype, copy=copy)
+
+    def __bool__(self) -> bool:
+        """Truth value of a one-element tensor (``if loss < 1e-3:``), as in PyTorch."""
+        if self.data.size != 1:
+            raise ValueError(f"bool: the truth value of a tensor of shape {self.shape} "
+                             "is ambiguous; use .any() or .all() on .data")
+        return bool(self.data.item())
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
 
     def detach(self) -> Tensor:
         """A new leaf sharing this tensor's data, cut off from the graph."""
@@ -126,7 +144,10 @@ class Tensor:
         return self
 
     def retain_grad(self) -> None:
-        """Keep ``.grad`` on this non-leaf tensor after backward (leaves always keep it)."""
+        """Keep ``.grad`` on this non-leaf tensor after backward (leaves always keep it).
+
+        Like a leaf's, the retained ``.grad`` accumulates over backward calls.
+        """
         if self.grad_fn is not None:
             self._retains_grad = True
             self.grad_fn.retained = self

@@ -20,4 +20,5 @@ from minidl.data.digits import DigitsDataset, digits
 from minidl.data.idx import read_idx, write_idx
 from minidl.data.loader import DataLoader, default_collate
 from minidl.data.mnist import FASHION_CLASSES, mnist
+from minidl.data.shapes import DigitsDetection, ShapesDataset, StickFigures, detection_collate
 from minidl.data.transforms import resize_bilinear

@@ -19,9 +19,8 @@ class ReLU(Function):
     """z = max(a, 0);  dz/da = [a > 0]."""
 
     def forward(ctx, a):
-        positive = a > 0
-        ctx.save_for_backward(positive)
-        return a * positive
+        ctx.save_for_backward(a > 0)
+        return np.maximum(a, 0)  # not a * (a > 0): that gives NaN at a = -inf
 
     def backward(ctx, grad):
         (positive,) = ctx.saved_tensors

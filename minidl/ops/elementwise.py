@@ -141,7 +141,10 @@ class Abs(Function):
 
 
 class Clamp(Function):
-    """z = min(max(a, lo), hi);  dz/da = 1 where lo <= a <= hi, else 0 (PyTorch's choice at ties)."""
+    """z = min(max(a, lo), hi);  dz/da = 1 where lo <= a <= hi, else 0.
+
+    At a = lo or a = hi the gradient is 1 (PyTorch's choice). Either bound may be None.
+    """
 
     def forward(ctx, a, lo=None, hi=None):
         inside = np.ones(a.shape, dtype=bool)
@@ -208,23 +211,45 @@ class Cast(Function):
 
 
 # ---- functional forms -------------------------------------------------------
+def _shape(x) -> tuple:
+    return x.data.shape if isinstance(x, Tensor) else np.shape(x)
+
+
+def _check_broadcast(op: str, *operands) -> None:
+    """Raise naming ``op`` when the operands' shapes do not broadcast (NumPy's rule)."""
+    shapes = [_shape(x) for x in operands]
+    if all(s == shapes[0] for s in shapes):  # the common case, checked without NumPy
+        return
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ValueError(
+            f"{op}: shapes {' and '.join(map(str, shapes))} do not broadcast "
+            "(trailing dimensions must be equal or 1)"
+        ) from None
+
+
 def add(a, b):
     """a + b with broadcasting."""
+    _check_broadcast("add", a, b)
     return Add.apply(a, b)
 
 
 def sub(a, b):
     """a - b with broadcasting."""
+    _check_broadcast("sub", a, b)
     return Sub.apply(a, b)
 
 
 def mul(a, b):
     """a * b with broadcasting."""
+    _check_broadcast("mul", a, b)
     return Mul.apply(a, b)
 
 
 def div(a, b):
     """a / b with broadcasting."""
+    _check_broadcast("div", a, b)
     return Div.apply(a, b)
 
 
@@ -234,6 +259,7 @@ def neg(a):
 
 def pow(a, b):
     """a ** b; either may be a Tensor."""
+    _check_broadcast("pow", a, b)
     return Pow.apply(a, b)
 
 
@@ -257,14 +283,21 @@ def clamp(a, min=None, max=None):
     """Limit values to [min, max]; either bound may be None."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
-    return Clamp.apply(a, lo=min, hi=max)
+    # The bounds are constants (no gradient flows to them), so Tensors become arrays.
+    lo = min.data if isinstance(min, Tensor) else min
+    hi = max.data if isinstance(max, Tensor) else max
+    return Clamp.apply(a, lo=lo, hi=hi)
 
 
 def maximum(a, b):
+    """Elementwise larger of a and b, with broadcasting."""
+    _check_broadcast("maximum", a, b)
     return Maximum.apply(a, b)
 
 
 def minimum(a, b):
+    """Elementwise smaller of a and b, with broadcasting."""
+    _check_broadcast("minimum", a, b)
     return Minimum.apply(a, b)
 
 
@@ -273,6 +306,7 @@ def where(condition, a, b):
     cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
     if cond.dtype != np.bool_:
         raise TypeError(f"where: condition must be boolean, got dtype {cond.dtype}")
+    _check_broadcast("where", cond, a, b)
     return Where.apply(cond, a, b)
 
 

@@ -1,4 +1,5 @@
-"""Reductions over dimensions: sum, mean, var, std, max, min, argmax, argmin, logsumexp.
+"""Reductions over dimensions: sum, mean, var, std, max, min, amax, amin, argmax, argmin,
+logsumexp.
 
 ``dim`` is None (all axes), an int or a tuple of ints; ``keepdim=True`` keeps the
 reduced axes with length 1. A reduction's backward broadcasts the incoming
@@ -14,7 +15,7 @@ import numpy as np
 
 from minidl.autograd.function import Function
 from minidl.autograd.tensor import Tensor
-from minidl.ops._util import normalize_dims
+from minidl.ops._util import normalize_dim, normalize_dims
 
 MinMax = namedtuple("MinMax", ["values", "indices"])
 
@@ -68,19 +69,41 @@ class Var(Function):
 
 
 class Amax(Function):
-    """z = max_i a_i over ``axes``; the gradient is shared evenly by the elements that tie for max."""
+    """z = max_i a_i over ``axes`` (min if not ``largest``); the gradient is shared evenly
+    by the elements that tie for the max (as torch.amax and the full torch.max)."""
 
     def forward(ctx, a, axes=None, keepdim=False, largest=True):
         reduce = np.max if largest else np.min
         out = reduce(a, axis=axes, keepdims=True)
         winners = a == out
-        ctx.save_for_backward(winners / winners.sum(axis=axes, keepdims=True))
+        share = winners / winners.sum(axis=axes, keepdims=True)
+        ctx.save_for_backward(share.astype(a.dtype, copy=False) if a.dtype.kind == "f" else share)
         ctx.axes, ctx.keepdim = axes, keepdim
         return out if keepdim else np.squeeze(out, axis=axes)
 
     def backward(ctx, grad):
         (share,) = ctx.saved_tensors
         return _expand_reduced(grad, ctx.axes, ctx.keepdim) * share
+
+
+class MaxAlongDim(Function):
+    """z = max_i a_i along one ``axis`` (min if not ``largest``), with the index of the winner.
+
+    The gradient goes to that one index (the first one at ties), as PyTorch's
+    ``max(dim)`` does: z is a gather, a[..., index, ...], so backward scatters.
+    """
+
+    def forward(ctx, a, axis=0, keepdim=False, largest=True):
+        find = np.argmax if largest else np.argmin
+        index = np.expand_dims(find(a, axis=axis), axis)  # length 1 along axis
+        ctx.shape, ctx.axis, ctx.keepdim, ctx.index = a.shape, axis, keepdim, index
+        values = np.take_along_axis(a, index, axis)
+        return values if keepdim else np.squeeze(values, axis)
+
+    def backward(ctx, grad):
+        full = np.zeros(ctx.shape, dtype=grad.dtype)
+        np.put_along_axis(full, ctx.index, _expand_reduced(grad, ctx.axis, ctx.keepdim), ctx.axis)
+        return full
 
 
 class LogSumExp(Function):
@@ -92,8 +115,10 @@ class LogSumExp(Function):
         m = np.where(np.isfinite(m), m, 0)  # all -inf: exp(-inf - 0) = 0, log 0 = -inf
         shifted = np.exp(a - m)
         total = shifted.sum(axis=axes, keepdims=True)
-        out = m + np.log(total)
-        ctx.save_for_backward(shifted / total)
+        with np.errstate(divide="ignore"):  # log 0 = -inf is the right answer there
+            out = m + np.log(total)
+        # All -inf: the output stays -inf under any finite change, so its gradient is 0.
+        ctx.save_for_backward(shifted / np.where(total > 0, total, 1))
         ctx.axes, ctx.keepdim = axes, keepdim
         return out if keepdim else np.squeeze(out, axis=axes)
 
@@ -113,18 +138,22 @@ def mean(a, dim=None, keepdim=False):
     return Mean.apply(a, axes=normalize_dims(dim, a.ndim, "mean"), keepdim=keepdim)
 
 
-def var(a, dim=None, unbiased=True, keepdim=False):
-    """Variance over ``dim``; ``unbiased=True`` divides by n - 1 (Bessel), else by n."""
-    axes = normalize_dims(dim, a.ndim, "var")
+def _variance(a, dim, unbiased, keepdim, op):
+    axes = normalize_dims(dim, a.ndim, op)
     count = int(np.prod([a.shape[i] for i in axes]))
     if unbiased and count < 2:
-        raise ValueError(f"var: the unbiased variance needs at least 2 elements, got {count}")
+        raise ValueError(f"{op}: the unbiased variance needs at least 2 elements, got {count}")
     return Var.apply(a, axes=axes, correction=1 if unbiased else 0, keepdim=keepdim)
+
+
+def var(a, dim=None, unbiased=True, keepdim=False):
+    """Variance over ``dim``; ``unbiased=True`` divides by n - 1 (Bessel), else by n."""
+    return _variance(a, dim, unbiased, keepdim, "var")
 
 
 def std(a, dim=None, unbiased=True, keepdim=False):
     """Standard deviation: sqrt(var) (a composite)."""
-    return var(a, dim, unbiased, keepdim).sqrt()
+    return _variance(a, dim, unbiased, keepdim, "std").sqrt()
 
 
 def _extreme(a, dim, keepdim, largest, op):
@@ -133,12 +162,16 @@ def _extreme(a, dim, keepdim, largest, op):
     if dim is None:
         return Amax.apply(a, axes=normalize_dims(None, a.ndim, op), keepdim=False,
                           largest=largest)
-    if not isinstance(dim, int):
-        raise TypeError(f"{op}: dim must be one int when indices are returned, got {dim!r}")
-    axes = normalize_dims(dim, a.ndim, op)
-    values = Amax.apply(a, axes=axes, keepdim=keepdim, largest=largest)
+    if not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{op}: dim must be one int when indices are returned, got {dim!r} "
+                        f"(use a{op} to reduce several dims)")
+    axis = normalize_dim(dim, a.ndim, op)
+    if a.ndim == 0:  # nothing to reduce: the value itself, at index 0
+        return MinMax(Amax.apply(a, axes=(), keepdim=keepdim, largest=largest),
+                      Tensor(np.zeros((), dtype=np.int64)))
+    values = MaxAlongDim.apply(a, axis=axis, keepdim=keepdim, largest=largest)
     find = np.argmax if largest else np.argmin
-    indices = find(a.data, axis=axes[0], keepdims=keepdim)
+    indices = find(a.data, axis=axis, keepdims=keepdim)
     return MinMax(values, Tensor(indices))
 
 
@@ -152,20 +185,38 @@ def min(a, dim=None, keepdim=False):
     return _extreme(a, dim, keepdim, False, "min")
 
 
+def amax(a, dim=None, keepdim=False):
+    """Largest value over ``dim`` (None, an int or a tuple); ties share the gradient evenly."""
+    if a.data.size == 0:
+        raise ValueError(f"amax: cannot reduce an empty tensor (shape {a.shape})")
+    return Amax.apply(a, axes=normalize_dims(dim, a.ndim, "amax"), keepdim=keepdim)
+
+
+def amin(a, dim=None, keepdim=False):
+    """Smallest value over ``dim`` (None, an int or a tuple); ties share the gradient evenly."""
+    if a.data.size == 0:
+        raise ValueError(f"amin: cannot reduce an empty tensor (shape {a.shape})")
+    return Amax.apply(a, axes=normalize_dims(dim, a.ndim, "amin"), keepdim=keepdim,
+                      largest=False)
+
+
+def _arg_extreme(a, dim, keepdim, find, op):
+    if a.data.size == 0:
+        raise ValueError(f"{op}: cannot reduce an empty tensor (shape {a.shape})")
+    if dim is None or a.ndim == 0:
+        return Tensor(np.asarray(find(a.data), dtype=np.int64))
+    axis = normalize_dim(dim, a.ndim, op)
+    return Tensor(find(a.data, axis=axis, keepdims=keepdim).astype(np.int64, copy=False))
+
+
 def argmax(a, dim=None, keepdim=False):
     """Index of the largest value (over the flattened tensor when ``dim`` is None). No gradient."""
-    if dim is None:
-        return Tensor(np.argmax(a.data))
-    axis = normalize_dims(dim, a.ndim, "argmax")[0]
-    return Tensor(np.argmax(a.data, axis=axis, keepdims=keepdim))
+    return _arg_extreme(a, dim, keepdim, np.argmax, "argmax")
 
 
 def argmin(a, dim=None, keepdim=False):
     """Index of the smallest value (over the flattened tensor when ``dim`` is None). No gradient."""
-    if dim is None:
-        return Tensor(np.argmin(a.data))
-    axis = normalize_dims(dim, a.ndim, "argmin")[0]
-    return Tensor(np.argmin(a.data, axis=axis, keepdims=keepdim))
+    return _arg_extreme(a, dim, keepdim, np.argmin, "argmin")
 
 
 def logsumexp(a, dim=None, keepdim=False):

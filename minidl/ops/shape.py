@@ -113,9 +113,9 @@ def reshape(a, *shape):
     """Same elements in a new shape; one dimension may be -1 (inferred)."""
     shape = _shape_arg(shape)
     known = int(np.prod([n for n in shape if n != -1]))
-    if shape.count(-1) > 1 or (-1 not in shape and known != a.data.size) or (
-        -1 in shape and (known == 0 or a.data.size % known)
-    ):
+    if any(n < -1 for n in shape) or shape.count(-1) > 1 or (
+        -1 not in shape and known != a.data.size
+    ) or (-1 in shape and (known == 0 or a.data.size % known)):
         raise ValueError(f"reshape: cannot view a tensor of shape {a.shape} "
                          f"({a.data.size} elements) as {shape}")
     return Reshape.apply(a, shape=shape)
@@ -127,9 +127,12 @@ view = reshape
 def permute(a, *dims):
     """Reorder the axes: the output's axis i is the input's axis dims[i]."""
     dims = _shape_arg(dims)
-    if sorted(d % a.ndim for d in dims) != list(range(a.ndim)) or len(dims) != a.ndim:
-        raise ValueError(f"permute: {dims} is not a permutation of the {a.ndim} axes of {a.shape}")
-    return Permute.apply(a, dims=tuple(d % a.ndim for d in dims))
+    n = a.ndim
+    if len(dims) != n or any(not -n <= d < n for d in dims) or sorted(d % n for d in dims) != list(
+        range(n)
+    ):
+        raise ValueError(f"permute: {dims} is not a permutation of the {n} axes of {a.shape}")
+    return Permute.apply(a, dims=tuple(d % n for d in dims))
 
 
 def transpose(a, dim0, dim1):
@@ -146,6 +149,9 @@ def expand(a, *shape):
     lead = len(shape) - a.ndim
     if lead < 0:
         raise ValueError(f"expand: cannot expand shape {a.shape} to fewer dimensions {shape}")
+    if any(n == -1 for n in shape[:lead]) or any(n < -1 for n in shape):
+        raise ValueError(f"expand: size -1 only keeps an existing dimension and sizes cannot be "
+                         f"negative (shape {a.shape} -> {shape})")
     target = tuple(a.shape[i - lead] if n == -1 else n for i, n in enumerate(shape))
     for i, n in enumerate(a.shape):
         if n != 1 and n != target[lead + i]:
@@ -158,6 +164,9 @@ def squeeze(a, dim=None):
     """Remove axes of length 1 (all of them, or just ``dim`` if it has length 1)."""
     if dim is None:
         shape = tuple(n for n in a.shape if n != 1)
+    elif a.ndim == 0:
+        normalize_dim(dim, 0, "squeeze")
+        shape = ()
     else:
         d = normalize_dim(dim, a.ndim, "squeeze")
         shape = a.shape if a.shape[d] != 1 else a.shape[:d] + a.shape[d + 1:]
@@ -195,7 +204,9 @@ def getitem(a, index):
     try:
         a.data[index]  # fail here, with NumPy's message, before recording anything
     except (IndexError, ValueError, TypeError) as error:
-        raise IndexError(f"getitem: index {index!r} is invalid for shape {a.shape}: {error}") from None
+        raise IndexError(
+            f"getitem: index {index!r} is invalid for shape {a.shape}: {error}"
+        ) from None
     return GetItem.apply(a, index=index)
 
 
@@ -205,13 +216,15 @@ def cat(tensors, dim=0):
     if not tensors:
         raise ValueError("cat: expected a non-empty list of tensors")
     first = tensors[0]
+    if first.ndim == 0:
+        raise ValueError("cat: zero-dimensional tensors cannot be concatenated (use stack)")
     d = normalize_dim(dim, first.ndim, "cat")
     for k, t in enumerate(tensors[1:], 1):
         if t.ndim != first.ndim or any(
             n != m for i, (n, m) in enumerate(zip(t.shape, first.shape)) if i != d
         ):
-            raise ValueError(f"cat: tensor {k} has shape {t.shape}, incompatible with {first.shape} "
-                             f"outside dim {d}")
+            raise ValueError(f"cat: tensor {k} has shape {t.shape}, incompatible with "
+                             f"{first.shape} outside dim {d}")
     return Cat.apply(*tensors, dim=d)
 
 
@@ -227,17 +240,18 @@ def stack(tensors, dim=0):
 
 
 def split(a, split_size_or_sections, dim=0):
-    """Cut into pieces along ``dim``: pieces of one size (the last may be smaller) or given sizes."""
+    """Cut into pieces along ``dim``: of one size (the last may be smaller) or of given sizes."""
     d = normalize_dim(dim, a.ndim, "split")
     n = a.shape[d]
-    if isinstance(split_size_or_sections, int):
+    if isinstance(split_size_or_sections, (int, np.integer)):
         if split_size_or_sections <= 0:
             raise ValueError(f"split: split size must be positive, got {split_size_or_sections}")
         sizes = [min(split_size_or_sections, n - s) for s in range(0, n, split_size_or_sections)]
     else:
         sizes = list(split_size_or_sections)
-        if sum(sizes) != n:
-            raise ValueError(f"split: sections {sizes} do not add up to dim {d} of size {n}")
+        if any(size < 0 for size in sizes) or sum(sizes) != n:
+            raise ValueError(f"split: sections {sizes} must be non-negative and add up to "
+                             f"dim {d} of size {n}")
     pieces, start = [], 0
     for size in sizes:
         index = (slice(None),) * d + (slice(start, start + size),)
