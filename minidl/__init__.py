@@ -53,7 +53,7 @@ from minidl.ops.elementwise import (
     where,
 )
 from minidl.ops.matmul import matmul
-from minidl.ops.reduce import argmax, argmin, logsumexp, max, mean, min, std, sum, var
+from minidl.ops.reduce import amax, amin, argmax, argmin, logsumexp, max, mean, min, std, sum, var
 from minidl.ops.shape import (
     cat,
     expand,

@@ -211,15 +211,9 @@ class Cast(Function):
 
 
 # ---- functional forms -------------------------------------------------------
-def _shape(x) -> tuple:
-    return x.data.shape if isinstance(x, Tensor) else np.shape(x)
-
-
 def _check_broadcast(op: str, *operands) -> None:
     """Raise naming ``op`` when the operands' shapes do not broadcast (NumPy's rule)."""
-    shapes = [_shape(x) for x in operands]
-    if all(s == shapes[0] for s in shapes):  # the common case, checked without NumPy
-        return
+    shapes = [np.shape(x.data if isinstance(x, Tensor) else x) for x in operands]
     try:
         np.broadcast_shapes(*shapes)
     except ValueError:
@@ -229,28 +223,37 @@ def _check_broadcast(op: str, *operands) -> None:
         ) from None
 
 
+def _apply(function, op: str, *operands):
+    """``function.apply(*operands)``; if NumPy rejects the shapes, say which op and shapes.
+
+    The shapes are only examined after a failure, so the common path costs nothing
+    (a failed forward records no graph, so no state has changed).
+    """
+    try:
+        return function.apply(*operands)
+    except ValueError:
+        _check_broadcast(op, *operands)
+        raise
+
+
 def add(a, b):
     """a + b with broadcasting."""
-    _check_broadcast("add", a, b)
-    return Add.apply(a, b)
+    return _apply(Add, "add", a, b)
 
 
 def sub(a, b):
     """a - b with broadcasting."""
-    _check_broadcast("sub", a, b)
-    return Sub.apply(a, b)
+    return _apply(Sub, "sub", a, b)
 
 
 def mul(a, b):
     """a * b with broadcasting."""
-    _check_broadcast("mul", a, b)
-    return Mul.apply(a, b)
+    return _apply(Mul, "mul", a, b)
 
 
 def div(a, b):
     """a / b with broadcasting."""
-    _check_broadcast("div", a, b)
-    return Div.apply(a, b)
+    return _apply(Div, "div", a, b)
 
 
 def neg(a):
@@ -259,8 +262,7 @@ def neg(a):
 
 def pow(a, b):
     """a ** b; either may be a Tensor."""
-    _check_broadcast("pow", a, b)
-    return Pow.apply(a, b)
+    return _apply(Pow, "pow", a, b)
 
 
 def exp(a):
@@ -291,14 +293,12 @@ def clamp(a, min=None, max=None):
 
 def maximum(a, b):
     """Elementwise larger of a and b, with broadcasting."""
-    _check_broadcast("maximum", a, b)
-    return Maximum.apply(a, b)
+    return _apply(Maximum, "maximum", a, b)
 
 
 def minimum(a, b):
     """Elementwise smaller of a and b, with broadcasting."""
-    _check_broadcast("minimum", a, b)
-    return Minimum.apply(a, b)
+    return _apply(Minimum, "minimum", a, b)
 
 
 def where(condition, a, b):
@@ -306,8 +306,7 @@ def where(condition, a, b):
     cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
     if cond.dtype != np.bool_:
         raise TypeError(f"where: condition must be boolean, got dtype {cond.dtype}")
-    _check_broadcast("where", cond, a, b)
-    return Where.apply(cond, a, b)
+    return _apply(Where, "where", cond, a, b)
 
 
 def cast(a, dtype):

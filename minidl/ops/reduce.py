@@ -203,9 +203,9 @@ def amin(a, dim=None, keepdim=False):
 def _arg_extreme(a, dim, keepdim, find, op):
     if a.data.size == 0:
         raise ValueError(f"{op}: cannot reduce an empty tensor (shape {a.shape})")
-    if dim is None or a.ndim == 0:
+    axis = None if dim is None else normalize_dim(dim, a.ndim, op)
+    if axis is None or a.ndim == 0:  # over the flattened tensor
         return Tensor(np.asarray(find(a.data), dtype=np.int64))
-    axis = normalize_dim(dim, a.ndim, op)
     return Tensor(find(a.data, axis=axis, keepdims=keepdim).astype(np.int64, copy=False))
 
 
