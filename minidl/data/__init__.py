@@ -22,3 +22,5 @@ from minidl.data.loader import DataLoader, default_collate
 from minidl.data.mnist import FASHION_CLASSES, mnist
 from minidl.data.shapes import DigitsDetection, ShapesDataset, StickFigures, detection_collate
 from minidl.data.transforms import resize_bilinear
+from minidl.data.sequences import (CharVocab, adding_problem, batchify, bptt_batches, copy_task,
+                                   parity, sine_waves, text_corpus)
