@@ -10,7 +10,9 @@ from minidl.ops.elementwise import (
     abs, add, clamp, div, exp, log, maximum, minimum, mul, neg, pow, sqrt, sub, where,
 )
 from minidl.ops.matmul import matmul
-from minidl.ops.reduce import argmax, argmin, logsumexp, max, mean, min, std, sum, var
+from minidl.ops.reduce import (
+    amax, amin, argmax, argmin, logsumexp, max, mean, min, std, sum, var,
+)
 from minidl.ops.shape import (
     cat, expand, flatten, getitem, pad, permute, reshape, split, squeeze, stack, transpose,
     unsqueeze, view,
@@ -29,3 +31,11 @@ from minidl.ops.loss import (
 
 # vision: RoI pooling (minidl/ops/roi.py)
 from minidl.ops.roi import roi_align, roi_pool
+
+# Convolution, pooling, up-sampling, normalization (ops/conv.py, pool.py, upsample.py, norm.py).
+from minidl.ops.conv import conv2d, conv_transpose2d
+from minidl.ops.norm import batch_norm, group_norm, instance_norm, layer_norm
+from minidl.ops.pool import (
+    adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d, max_pool2d, max_unpool2d,
+)
+from minidl.ops.upsample import interpolate

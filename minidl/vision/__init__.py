@@ -1,0 +1,29 @@
+"""minidl.vision: the detection toolkit (boxes, anchors, matching, NMS, RoI ops, losses).
+
+Each name is defined, with its formula and paper, in the module it is imported from.
+"""
+
+# ruff: noqa: F401, I001
+from minidl.ops.roi import roi_align, roi_pool
+from minidl.vision.anchors import (
+    AnchorGenerator, GridAssignment, ssd_default_boxes, ssd_scales, yolo_grid_assign,
+)
+from minidl.vision.box_coder import BoxCoder
+from minidl.vision.boxes import (
+    box_area, box_convert, box_iou, check_boxes, clip_boxes_to_image, generalized_box_iou,
+    masks_to_boxes, remove_small_boxes,
+)
+from minidl.vision.losses import (
+    fastrcnn_loss, generalized_box_iou_loss, keypointrcnn_loss, keypoints_to_heatmap,
+    maskrcnn_loss, prior_bias, project_masks_on_boxes, rpn_loss, sigmoid_focal_loss,
+    yolo_v1_loss, yolo_v1_loss_terms, yolo_v1_targets,
+)
+from minidl.vision.matcher import Matcher
+from minidl.vision.nms import batched_nms, nms
+from minidl.vision.roi import MultiScaleRoIAlign, RoIAlign, RoIPool, map_levels
+from minidl.vision.sampler import BalancedPositiveNegativeSampler, RoISample, RoISampler
+from minidl.vision.metrics import (
+    ConfusionMatrix, CocoEvalResult, VocEvalResult, average_precision, coco_evaluate,
+    confusion_matrix, mask_iou, pairwise_box_iou, precision_recall, scaled_area_ranges,
+    segmentation_scores, voc_evaluate,
+)
