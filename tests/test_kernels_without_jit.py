@@ -19,7 +19,8 @@ TESTS = Path(__file__).resolve().parent
 def test_kernels_agree_with_their_twins_with_the_jit_disabled():
     env = dict(os.environ, NUMBA_DISABLE_JIT="1")
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-m", "kernel", "-p", "no:cacheprovider", str(TESTS)],
+        [sys.executable, "-m", "pytest", "-q", "-m", "kernel", "-p", "no:cacheprovider",
+         str(TESTS)],
         env=env, capture_output=True, text=True, timeout=1800,
     )
     if result.returncode == 5:

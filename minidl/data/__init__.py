@@ -9,6 +9,8 @@
 - ``digits``: the UCI 8x8 digits shipped in the package (CC BY 4.0, see DIGITS_LICENSE.txt)
 - ``idx`` / ``mnist``: IDX files, MNIST and Fashion-MNIST from a folder (download on request)
 - ``transforms``: resize_bilinear (PyTorch's align_corners=False bilinear resize)
+- ``shapes``: synthetic detection / segmentation / keypoint images generated from a seed
+- ``sequences``: sequence tasks (adding, copy, parity, sine waves) and a text corpus
 
 Note: ``minidl.data.digits`` and ``minidl.data.mnist`` below are the functions;
 their modules are ``sys.modules['minidl.data.digits']`` and ``['minidl.data.mnist']``.
@@ -20,7 +22,15 @@ from minidl.data.digits import DigitsDataset, digits
 from minidl.data.idx import read_idx, write_idx
 from minidl.data.loader import DataLoader, default_collate
 from minidl.data.mnist import FASHION_CLASSES, mnist
+from minidl.data.sequences import (
+    CharVocab,
+    adding_problem,
+    batchify,
+    bptt_batches,
+    copy_task,
+    parity,
+    sine_waves,
+    text_corpus,
+)
 from minidl.data.shapes import DigitsDetection, ShapesDataset, StickFigures, detection_collate
 from minidl.data.transforms import resize_bilinear
-from minidl.data.sequences import (CharVocab, adding_problem, batchify, bptt_batches, copy_task,
-                                   parity, sine_waves, text_corpus)
