@@ -27,13 +27,16 @@ Layout of the file:
 4. sequence modules ``RNN``, ``LSTM``, ``GRU`` (PyTorch's API: layers,
    directions, dropout between layers).
 
-A note on speed. Each op costs about 1-2 us of Python on top of its NumPy work,
-so the step functions keep the op count per step small, and the weights are
-transposed once per sequence (``StepWeights``), not once per step. The input
-projection x(t) V^T is computed inside the loop, one matmul per step, rather
-than for all steps at once before it: slicing step t out of a precomputed
-[T, B, G*H] tensor would make every step's backward scatter into a
-full-size [T, B, G*H] gradient, T times over, which costs more than the matmuls.
+A note on speed. Each op costs a few microseconds of Python on top of its NumPy
+work, so the step functions keep the op count per step small (about 17 for the
+LSTM), and the weights are transposed once per sequence (``StepWeights``), not
+once per step. The input projection x(t) V^T is computed inside the loop, one
+matmul per step, rather than for all steps at once before it: the backward of
+slicing step t out of a precomputed [T, B, G*H] tensor writes a full-size
+[T, B, G*H] gradient, so T slices would cost T^2 B G H, more than the matmuls.
+(The same holds for the input sequence itself when it requires a gradient, as an
+embedding's output does: it is sliced once per step. For long sequences, feed
+one-hot inputs, or look the embedding up step by step.)
 """
 
 from __future__ import annotations
@@ -79,7 +82,7 @@ def step_weights(weight_ih, weight_hh, bias_ih=None, bias_hh=None,
 
 
 def _affine(x, w_t, b):
-    """x W^T + b  (b may be None)."""
+    """x @ w_t + b, where w_t = W^T (b may be None)."""
     out = matmul(x, w_t)
     return out if b is None else out + b
 
@@ -117,7 +120,8 @@ def lstm_step(x, state, w: StepWeights):
         c' = f * c + i * g
         h' = o * tanh(c')
 
-    The four blocks come from one [B, 4H] product, cut in the order i, f, g, o.
+    All four blocks come from the same two products, x W_ih^T and h W_hh^T, each
+    [B, 4H], cut in the order i, f, g, o.
     The cell c' is a sum, not a squashing of the previous cell: its gradient
     dc'/dc = f passes through time without shrinking while f is near 1.
 
@@ -355,12 +359,13 @@ def _unroll(step, xs, state, lengths=None):
         (list of outputs h(t), final state).
     """
     outputs = []
+    first_end = len(xs) if lengths is None or not lengths.size else lengths.min()
     for t, x in enumerate(xs):
         new = step(x, state)
-        if lengths is not None and t >= lengths.min():
+        if t >= first_end:  # some sequence has ended: freeze its state, zero its output
             alive = (t < lengths)[:, None]  # [B, 1], broadcast over the features
             new = _where_alive(alive, new, state)
-            out = output_of(new) * alive.astype(output_of(new).dtype)
+            out = where(alive, output_of(new), 0.0)
         else:
             out = output_of(new)
         outputs.append(out)
