@@ -49,9 +49,16 @@ def choose_cache_dir(package_dir: Path) -> Path | None:
         with tempfile.TemporaryFile(dir=pycache):
             return None
     except OSError:
-        folder = user_cache_dir() / "numba"
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
+        pass
+    # The user folder, or (if even that cannot be created, e.g. a read-only home) a temp one.
+    for folder in (user_cache_dir() / "numba", Path(tempfile.gettempdir()) / "minidl-numba"):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(folder, os.W_OK):
+            return folder
+    return None  # nowhere writable: leave the choice to numba's own cache locators
 
 
 def load_numba():

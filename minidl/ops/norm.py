@@ -1,0 +1,284 @@
+"""Normalization layers: batch norm, layer norm, group norm (and instance norm through it).
+
+All three standardize x over some set S of its elements and apply a learned affine map:
+
+    mu = mean_S(x),  var = mean_S((x - mu)^2)  (biased),  xhat = (x - mu) / sqrt(var + eps)
+    y  = weight * xhat + bias
+
+    batch norm (Ioffe & Szegedy 2015):  S = (N, H, W) for each channel; affine per channel
+    layer norm (Ba, Kiros & Hinton 2016): S = the trailing ``normalized_shape`` dims of each
+                                          sample; affine per element of normalized_shape
+    group norm (Wu & He 2018):  S = (C/G channels, H, W) of each sample and group; affine per
+                                channel.  G = 1: layer norm over (C, H, W) but with a per-channel
+                                affine;  G = C: instance norm (Ulyanov et al. 2016), each
+                                channel of each image on its own.
+
+Each is a primitive with the closed-form backward (derived once by hand, instead of
+letting autograd walk the mean/var graph). With g = dL/dy, n = |S|:
+
+    dL/dbias = sum g,   dL/dweight = sum g * xhat   (summed over where each is shared)
+    gxhat = g * weight
+    dL/dx = (1 / sqrt(var + eps)) * (gxhat - mean_S(gxhat) - xhat * mean_S(gxhat * xhat))
+
+(the two subtracted means are the gradient flowing through mu and through var).
+Batch norm in training mode also updates running estimates in place:
+
+    running_mean <- (1 - momentum) running_mean + momentum mu
+    running_var  <- (1 - momentum) running_var  + momentum var * n / (n - 1)   (unbiased)
+
+and in evaluation mode normalizes with them instead (then mu, var are constants and
+dL/dx = g * weight / sqrt(running_var + eps)). Batch norm's reductions run in the numba
+kernels of minidl/kernels/norm.py; layer and group norm reduce over contiguous rows,
+which NumPy does well.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from minidl.autograd.function import Function
+from minidl.autograd.tensor import Tensor
+from minidl.kernels import norm as kernels
+
+
+class BatchNormFunction(Function):
+    """Batch norm of x: [N, C, M] (M = spatial positions, 1 for [N, C]); see the module doc."""
+
+    def forward(ctx, x, weight, bias, running_mean=None, running_var=None, training=True,
+                momentum=0.1, eps=1e-5):
+        N, C = x.shape[:2]
+        x3 = np.ascontiguousarray(x).reshape(N, C, -1)
+        count = N * x3.shape[2]
+        if training:
+            mean, var = np.empty(C), np.empty(C)
+            kernels.channel_stats(x3, mean, var)
+            if running_mean is not None:
+                running_mean *= 1 - momentum
+                running_mean += momentum * mean
+            if running_var is not None:
+                running_var *= 1 - momentum
+                running_var += momentum * var * (count / (count - 1))
+        else:
+            mean, var = running_mean.astype(np.float64), running_var.astype(np.float64)
+        invstd = 1.0 / np.sqrt(var + eps)
+        w = np.ones(C) if weight is None else weight.astype(np.float64)
+        b = np.zeros(C) if bias is None else bias.astype(np.float64)
+        scale = w * invstd  # y = scale * x + (b - mean * scale)
+        out = np.empty_like(x3)
+        kernels.channel_affine(x3, scale.astype(x.dtype), (b - mean * scale).astype(x.dtype), out)
+        ctx.save_for_backward(x3, mean, invstd, scale)
+        ctx.training, ctx.count, ctx.shape = training, count, x.shape
+        return out.reshape(x.shape)
+
+    def backward(ctx, grad):
+        x3, mean, invstd, scale = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad
+        g3 = np.ascontiguousarray(grad, dtype=x3.dtype).reshape(x3.shape)
+        C = x3.shape[1]
+        sum_g, sum_gx = np.empty(C), np.empty(C)
+        kernels.channel_grad_sums(g3, x3, mean, sum_g, sum_gx)
+        grad_bias = sum_g
+        grad_weight = sum_gx * invstd  # sum g * xhat
+        grad_x = None
+        if need_x:
+            # dx = scale * (g - sum_g / n - xhat * grad_weight / n), written as a g + b x + d
+            a = scale
+            b = -scale * invstd * grad_weight / ctx.count if ctx.training else np.zeros(C)
+            d = -scale * sum_g / ctx.count - b * mean if ctx.training else np.zeros(C)
+            grad_x = np.empty_like(x3)
+            kernels.channel_affine2(g3, x3, *(v.astype(x3.dtype) for v in (a, b, d)), grad_x)
+            grad_x = grad_x.reshape(ctx.shape)
+        return (grad_x, grad_weight if need_w else None, grad_bias if need_b else None)
+
+
+def _standardize_rows(x2, eps):
+    """xhat and 1/std of each row of x2: [R, M] (statistics over the last axis)."""
+    mean = x2.mean(axis=1, keepdims=True)
+    centred = x2 - mean
+    var = np.einsum("rm,rm->r", centred, centred)[:, None] / x2.shape[1]
+    invstd = 1.0 / np.sqrt(var + eps)
+    return centred * invstd, invstd
+
+
+def _standardize_rows_backward(gxhat, xhat, invstd):
+    """dL/dx of xhat = standardize(x) over rows, from gxhat = dL/dxhat (see the module doc)."""
+    M = xhat.shape[1]
+    mean_g = gxhat.mean(axis=1, keepdims=True)
+    mean_gx = np.einsum("rm,rm->r", gxhat, xhat)[:, None] / M
+    return invstd * (gxhat - mean_g - xhat * mean_gx)
+
+
+class LayerNormFunction(Function):
+    """Layer norm over the last ``ndim`` axes: x viewed as [R, M], affine per column."""
+
+    def forward(ctx, x, weight, bias, ndim=1, eps=1e-5):
+        M = int(np.prod(x.shape[x.ndim - ndim:]))
+        xhat, invstd = _standardize_rows(x.reshape(-1, M), eps)
+        out = xhat if weight is None else xhat * weight.reshape(M)
+        if bias is not None:
+            out = out + bias.reshape(M)
+        ctx.save_for_backward(xhat, invstd, weight)
+        ctx.shape, ctx.normalized_shape = x.shape, x.shape[x.ndim - ndim:]
+        return out.reshape(x.shape).astype(x.dtype, copy=False)
+
+    def backward(ctx, grad):
+        xhat, invstd, weight = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad
+        g2 = grad.reshape(xhat.shape)
+        grad_w = (g2 * xhat).sum(axis=0).reshape(ctx.normalized_shape) if need_w else None
+        grad_b = g2.sum(axis=0).reshape(ctx.normalized_shape) if need_b else None
+        grad_x = None
+        if need_x:
+            gxhat = g2 if weight is None else g2 * weight.reshape(-1)
+            grad_x = _standardize_rows_backward(gxhat, xhat, invstd).reshape(ctx.shape)
+        return grad_x, grad_w, grad_b
+
+
+class GroupNormFunction(Function):
+    """Group norm: x: [N, C, *] standardized over each (sample, group of C/G channels), affine
+    per channel."""
+
+    def forward(ctx, x, weight, bias, num_groups=1, eps=1e-5):
+        N, C = x.shape[:2]
+        xhat, invstd = _standardize_rows(x.reshape(N * num_groups, -1), eps)
+        xhat_c = xhat.reshape(N, C, -1)  # per channel, to apply the per-channel affine
+        out = xhat_c if weight is None else xhat_c * weight[:, None]
+        if bias is not None:
+            out = out + bias[:, None]
+        ctx.save_for_backward(xhat, invstd, weight)
+        ctx.shape = x.shape
+        return out.reshape(x.shape).astype(x.dtype, copy=False)
+
+    def backward(ctx, grad):
+        xhat, invstd, weight = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad
+        N, C = ctx.shape[:2]
+        g3 = grad.reshape(N, C, -1)
+        grad_w = np.einsum("ncm,ncm->c", g3, xhat.reshape(N, C, -1)) if need_w else None
+        grad_b = g3.sum(axis=(0, 2)) if need_b else None
+        grad_x = None
+        if need_x:
+            gxhat = g3 if weight is None else g3 * weight[:, None]
+            grad_x = _standardize_rows_backward(gxhat.reshape(xhat.shape), xhat, invstd)
+            grad_x = grad_x.reshape(ctx.shape)
+        return grad_x, grad_w, grad_b
+
+
+# ---- argument checks --------------------------------------------------------
+def _array(t):
+    """The ndarray behind a Tensor or array (None stays None)."""
+    return t.data if isinstance(t, Tensor) else t
+
+
+def _check_vector(op, name, v, C, x):
+    if v is not None and tuple(v.shape) != (C,):
+        raise ValueError(f"{op}: {name} must have shape ({C},) for an input with {C} channels "
+                         f"(input {tuple(x.shape)}), got {tuple(v.shape)}")
+
+
+def _check_float(op, x):
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating-point input, got {x.dtype}")
+
+
+# ---- functional forms -------------------------------------------------------
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """Batch normalization (Ioffe & Szegedy 2015) with PyTorch's arguments.
+
+    input: [N, C], [N, C, L] or [N, C, H, W]; statistics per channel over all other axes.
+    running_mean, running_var: [C] arrays (or Tensors) or None. With ``training=True`` the
+    batch statistics normalize and the running buffers are updated in place (biased variance
+    to normalize, unbiased into running_var); with ``training=False`` the running buffers
+    normalize. weight, bias: [C] or None.
+    """
+    op = "batch_norm"
+    if input.ndim not in (2, 3, 4):
+        raise ValueError(f"{op}: expected input [N, C], [N, C, L] or [N, C, H, W], got shape "
+                         f"{tuple(input.shape)}")
+    _check_float(op, input)
+    C = input.shape[1]
+    rm, rv = _array(running_mean), _array(running_var)
+    for name, v in (("running_mean", rm), ("running_var", rv), ("weight", weight),
+                    ("bias", bias)):
+        _check_vector(op, name, v, C, input)
+    if not training and (rm is None or rv is None):
+        raise ValueError(f"{op}: running_mean and running_var are needed when training=False")
+    if training and int(np.prod(input.shape)) // C <= 1:
+        raise ValueError(f"{op}: expected more than 1 value per channel when training, got "
+                         f"input {tuple(input.shape)}")
+    return BatchNormFunction.apply(input, weight, bias, running_mean=rm, running_var=rv,
+                                   training=bool(training), momentum=float(momentum),
+                                   eps=float(eps))
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Layer normalization (Ba et al. 2016): standardize over the trailing ``normalized_shape``.
+
+    input: [*, *normalized_shape];  weight, bias: normalized_shape or None.
+    """
+    op = "layer_norm"
+    _check_float(op, input)
+    shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) \
+        else tuple(normalized_shape)
+    k = len(shape)
+    if k == 0 or tuple(input.shape[input.ndim - k:]) != shape:
+        raise ValueError(f"{op}: input {tuple(input.shape)} does not end with normalized_shape "
+                         f"{shape}")
+    for name, v in (("weight", weight), ("bias", bias)):
+        if v is not None and tuple(v.shape) != shape:
+            raise ValueError(f"{op}: {name} must have shape {shape}, got {tuple(v.shape)}")
+    return LayerNormFunction.apply(input, weight, bias, ndim=k, eps=float(eps))
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """Group normalization (Wu & He 2018): standardize each sample over groups of C/G channels
+    (and all spatial positions); per-channel affine.
+
+    input: [N, C, *];  weight, bias: [C] or None.  num_groups = 1 normalizes over (C, H, W)
+    like layer norm (but with a per-channel affine); num_groups = C is instance norm.
+    """
+    op = "group_norm"
+    if input.ndim < 2:
+        raise ValueError(f"{op}: expected input [N, C, *], got shape {tuple(input.shape)}")
+    _check_float(op, input)
+    C = input.shape[1]
+    if not isinstance(num_groups, (int, np.integer)) or num_groups < 1 or C % num_groups:
+        raise ValueError(f"{op}: num_groups={num_groups!r} must be a positive divisor of the "
+                         f"{C} channels of input {tuple(input.shape)}")
+    for name, v in (("weight", weight), ("bias", bias)):
+        _check_vector(op, name, v, C, input)
+    return GroupNormFunction.apply(input, weight, bias, num_groups=int(num_groups),
+                                   eps=float(eps))
+
+
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
+                  use_input_stats=True, momentum=0.1, eps=1e-5):
+    """Instance normalization (Ulyanov et al. 2016), PyTorch's arguments: each channel of each
+    sample standardized over its spatial positions, i.e. ``group_norm`` with num_groups = C.
+
+    With running buffers and ``use_input_stats=True`` they are updated in place with the
+    per-instance statistics averaged over the batch (unbiased variance, as PyTorch);
+    ``use_input_stats=False`` normalizes with the running buffers (``batch_norm`` in
+    evaluation mode). A composite of the primitives above.
+    """
+    op = "instance_norm"
+    if input.ndim < 3:
+        raise ValueError(f"{op}: expected input [N, C, *] with spatial dims, got shape "
+                         f"{tuple(input.shape)}")
+    C = input.shape[1]
+    if not use_input_stats:
+        return batch_norm(input, running_mean, running_var, weight, bias, False, momentum, eps)
+    rm, rv = _array(running_mean), _array(running_var)
+    _check_vector(op, "running_mean", rm, C, input)
+    _check_vector(op, "running_var", rv, C, input)
+    out = group_norm(input, C, weight, bias, eps)
+    x = _array(input).reshape(input.shape[0], C, -1).astype(np.float64)
+    M = x.shape[2]
+    if rm is not None:
+        rm *= 1 - momentum
+        rm += momentum * x.mean(axis=2).mean(axis=0)
+    if rv is not None:
+        rv *= 1 - momentum
+        rv += momentum * (x.var(axis=2) * (M / max(M - 1, 1))).mean(axis=0)
+    return out
