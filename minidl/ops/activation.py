@@ -59,8 +59,11 @@ class Sigmoid(Function):
     """z = 1 / (1 + e^-a);  dz/da = z (1 - z). Computed without overflow for large |a|."""
 
     def forward(ctx, a):
-        e = np.exp(-np.abs(a))  # never overflows
-        out = np.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype, copy=False)
+        # With e = exp(-|a|) <= 1 (never overflows): a >= 0 gives 1 / (1 + e),
+        # a < 0 gives e / (1 + e). One exp, one where, one in-place division.
+        e = np.exp(-np.abs(a))
+        out = np.where(a >= 0, np.ones((), a.dtype), e)
+        out /= 1 + e
         ctx.save_for_backward(out)
         return out
 
