@@ -126,11 +126,8 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
             if g.dtype is not data.dtype:  # e.g. a float64 constant met a float32 tensor
                 g = g.astype(data.dtype, copy=False)
             fn = parent.grad_fn
-            if fn is None:  # a leaf: its .grad is its own copy, then sums in place (as PyTorch)
-                if parent.grad is None:
-                    parent.grad = g.copy()
-                else:
-                    parent.grad += g
+            if fn is None:  # a leaf: accumulate into .grad (a copy: never alias an op's array)
+                parent.grad = g.copy() if parent.grad is None else parent.grad + g
             elif fn in grads:
                 grads[fn] = grads[fn] + g
             else:
