@@ -10,7 +10,7 @@ import argparse
 import importlib
 import os
 
-SECTIONS = ["autograd", "conv", "rnn", "vision", "vision_metrics"]
+SECTIONS = ["autograd", "startup", "conv", "rnn", "vision", "vision_metrics"]
 
 
 def main(argv=None) -> None:
