@@ -23,6 +23,25 @@ def _positive(name, what, n):
         raise ValueError(f"{name}: {what} must be a positive int, got {n!r}")
 
 
+def _init_per_channel_state(module, num_features, eps, momentum, affine,
+                            track_running_stats, dtype) -> None:
+    """The state batch norm and instance norm share: per-channel affine parameters
+    (gamma = 1, beta = 0, PyTorch's init) and the running mean / variance buffers."""
+    _positive(type(module).__name__, "num_features", num_features)
+    dtype = dtype or np.float32
+    module.num_features, module.eps, module.momentum = num_features, eps, momentum
+    module.affine, module.track_running_stats = affine, track_running_stats
+    if affine:
+        module.weight = Parameter(np.ones(num_features, dtype=dtype))
+        module.bias = Parameter(np.zeros(num_features, dtype=dtype))
+    else:
+        module.register_parameter("weight", None)
+        module.register_parameter("bias", None)
+    running = track_running_stats
+    module.register_buffer("running_mean", np.zeros(num_features, dtype) if running else None)
+    module.register_buffer("running_var", np.ones(num_features, dtype) if running else None)
+
+
 class _BatchNorm(Module):
     """Shared by BatchNorm1d and BatchNorm2d; subclasses say which input ranks they accept."""
 
@@ -32,24 +51,10 @@ class _BatchNorm(Module):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum=0.1, affine: bool = True,
                  track_running_stats: bool = True, dtype=None):
         super().__init__()
-        _positive(type(self).__name__, "num_features", num_features)
-        dtype = dtype or np.float32
-        self.num_features, self.eps, self.momentum = num_features, eps, momentum
-        self.affine, self.track_running_stats = affine, track_running_stats
-        if affine:
-            self.weight = Parameter(np.ones(num_features, dtype=dtype))
-            self.bias = Parameter(np.zeros(num_features, dtype=dtype))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
-        if track_running_stats:
-            self.register_buffer("running_mean", np.zeros(num_features, dtype=dtype))
-            self.register_buffer("running_var", np.ones(num_features, dtype=dtype))
-            self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64))
-        else:
-            self.register_buffer("running_mean", None)
-            self.register_buffer("running_var", None)
-            self.register_buffer("num_batches_tracked", None)
+        _init_per_channel_state(self, num_features, eps, momentum, affine,
+                                track_running_stats, dtype)
+        tracked = np.array(0, dtype=np.int64) if track_running_stats else None
+        self.register_buffer("num_batches_tracked", tracked)
 
     def reset_running_stats(self) -> None:
         if self.track_running_stats:
@@ -181,22 +186,8 @@ class InstanceNorm2d(Module):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1,
                  affine: bool = False, track_running_stats: bool = False, dtype=None):
         super().__init__()
-        _positive("InstanceNorm2d", "num_features", num_features)
-        dtype = dtype or np.float32
-        self.num_features, self.eps, self.momentum = num_features, eps, momentum
-        self.affine, self.track_running_stats = affine, track_running_stats
-        if affine:
-            self.weight = Parameter(np.ones(num_features, dtype=dtype))
-            self.bias = Parameter(np.zeros(num_features, dtype=dtype))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
-        if track_running_stats:
-            self.register_buffer("running_mean", np.zeros(num_features, dtype=dtype))
-            self.register_buffer("running_var", np.ones(num_features, dtype=dtype))
-        else:
-            self.register_buffer("running_mean", None)
-            self.register_buffer("running_var", None)
+        _init_per_channel_state(self, num_features, eps, momentum, affine,
+                                track_running_stats, dtype)
 
     def forward(self, x):
         if x.ndim != 4 or x.shape[1] != self.num_features:

@@ -167,6 +167,22 @@ class CrossEntropy(Function):
         return grad_z, grad_q
 
 
+def _check_class_labels(labels, input_shape, ignore_index, op):
+    """Check class-index targets against input [N, C, d1, ...]; return the non-ignored mask."""
+    n_classes = input_shape[1]
+    expected = input_shape[:1] + input_shape[2:]
+    if labels.shape != expected:
+        raise ValueError(f"{op}: class-index target must have shape {expected} for input "
+                         f"{input_shape}, got {labels.shape}")
+    valid = labels != ignore_index
+    bad = valid & ((labels < 0) | (labels >= n_classes))
+    if bad.any():
+        raise IndexError(f"{op}: target label {int(labels[bad][0])} is out of range for "
+                         f"{n_classes} classes (expected 0..{n_classes - 1}, or "
+                         f"ignore_index={ignore_index})")
+    return valid
+
+
 def _index_target(target, input, weight, ignore_index, smoothing, op):
     """Build q for class-index targets and the 'mean' denominator sum_i w[y_i].
 
@@ -174,16 +190,7 @@ def _index_target(target, input, weight, ignore_index, smoothing, op):
     """
     labels = target.data if isinstance(target, Tensor) else np.asarray(target)
     n_classes = input.shape[1]
-    expected = input.shape[:1] + input.shape[2:]
-    if labels.shape != expected:
-        raise ValueError(f"{op}: class-index target must have shape {expected} for input "
-                         f"{input.shape}, got {labels.shape}")
-    valid = labels != ignore_index
-    bad = valid & ((labels < 0) | (labels >= n_classes))
-    if bad.any():
-        raise IndexError(f"{op}: target label {int(labels[bad][0])} is out of range for "
-                         f"{n_classes} classes (expected 0..{n_classes - 1}, or "
-                         f"ignore_index={ignore_index})")
+    valid = _check_class_labels(labels, input.shape, ignore_index, op)
     safe = np.where(valid, labels, 0)
     w = np.ones(n_classes, dtype=input.dtype) if weight is None else weight
     w_target = w[safe] * valid  # [N, d1, ...], 0 where ignored
@@ -271,16 +278,7 @@ def nll_loss(input, target, weight=None, ignore_index: int = -100, reduction: st
     if labels.dtype.kind not in "iu":
         raise TypeError(f"{op}: target must hold class indices (integers), got {labels.dtype}")
     n_classes = input.shape[1]
-    expected = input.shape[:1] + input.shape[2:]
-    if labels.shape != expected:
-        raise ValueError(f"{op}: target must have shape {expected} for input {input.shape}, "
-                         f"got {labels.shape}")
-    valid = labels != ignore_index
-    bad = valid & ((labels < 0) | (labels >= n_classes))
-    if bad.any():
-        raise IndexError(f"{op}: target label {int(labels[bad][0])} is out of range for "
-                         f"{n_classes} classes (expected 0..{n_classes - 1}, or "
-                         f"ignore_index={ignore_index})")
+    valid = _check_class_labels(labels, input.shape, ignore_index, op)
     weight = _const(weight, input.dtype, op, "weight")
     if weight is not None and weight.shape != (n_classes,):
         raise ValueError(f"{op}: weight must have shape ({n_classes},), got {weight.shape}")
