@@ -30,7 +30,8 @@
 # *Measured on a 2-core machine (full run, seeds 0, 1, 2): LeNet 1989 98.00%,
 # 98.00%, 98.75% (mean 98.25%); modern 98.50%, 98.50%, 99.00% (mean 98.67%).
 # 12 s per 1989 training run (23 epochs of online SGD), 6 s per modern run,
-# whole lesson 57 s (machine shared with other jobs). Quick run: 3 s.*
+# whole lesson 57 s (machine shared with other jobs); 56 s on an idle machine,
+# same accuracies. Quick run: 3 s.*
 #
 # Run: `python lessons/02_lenet.py [--quick] [--seed S] [--out DIR]`
 

@@ -41,6 +41,7 @@
 # 32 -> 2, regime A: BN 1.25% -> 1.58%, GN 1.75% -> 1.33%; regime B: BN
 # 1.00% -> 48.9%, GN 1.83% -> 2.00% (all sizes in section 5). Two full runs
 # gave identical numbers; sweep 152 s and 167 s, whole lesson 166 s and 186 s
+# (a third run on an idle machine: same numbers, whole lesson 153 s)
 # (under 3.5 minutes; machine shared with other jobs). Quick run: 6 s.*
 #
 # Run: `python lessons/03_normalization.py [--quick] [--seed S] [--out DIR]`

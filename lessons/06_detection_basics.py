@@ -26,7 +26,8 @@
 # Full run on a 2-core laptop: about 10 seconds.
 #
 # *Measured on a 2-core machine shared with other jobs (full run, seed 0): 6-8 s
-# wall clock including start-up (5-6 s for the lesson's own steps); `--quick` 5 s.
+# wall clock including start-up (5-6 s for the lesson's own steps; 4 s on an idle
+# machine); `--quick` 5 s.
 # The first run ever adds numba's one-time compilation of the kernels. Seed 0:
 # VOC mAP 0.65 before NMS and 0.85 after; at jitter 0.25 -> 4.0, VOC10 0.87 -> 0.69
 # but COCO AP@[.5:.95] 0.84 -> 0.23.*

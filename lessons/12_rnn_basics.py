@@ -33,7 +33,8 @@
 # 20 and 100.00% at length 50 (1.6 s); digits read row by row 96.25% test
 # accuracy (2.0 s); sine predictor one-step MSE 0.00011 against 0.0193 for
 # repeating the last value (177x lower), first 20 generated steps MSE 0.0080
-# against a signal variance of 0.285 (18.5 s); whole lesson 23 s.*
+# against a signal variance of 0.285 (18.5 s); whole lesson 23 s (18 s on an
+# idle machine, same numbers).*
 #
 # Run: `python lessons/12_rnn_basics.py [--quick] [--seed S] [--out DIR]`
 

@@ -35,7 +35,7 @@
 # 0.0020, GRU 0.0019 / 0.0026 / 0.0012 (each stops once 50x below the baseline;
 # at T = 50 the LSTM needed 800 steps, the GRU 300), 30 s in all; language model
 # 2.06 bits per character on the validation text after 2,000 steps (75 s);
-# whole lesson 106 s.*
+# whole lesson 106 s (98 s on an idle machine, same numbers).*
 #
 # Run: `python lessons/13_lstm_gru.py [--quick] [--seed S] [--out DIR]`
 
