@@ -3,6 +3,8 @@
 import importlib.util
 from pathlib import Path
 
+import numpy as np
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
@@ -25,3 +27,11 @@ def test_checkpoint_resume_matches_uninterrupted_training(tmp_path):
     uninterrupted, resumed = load("checkpoint_resume").main(tmp_path)
     assert abs(uninterrupted - resumed) <= 1e-5 * abs(uninterrupted)
     assert (tmp_path / "checkpoint.npz").exists()
+
+
+def test_step_through_kernel_example_computes_box_sums():
+    out = load("step_through_kernel").main().data[0, 0]
+    image = np.arange(16.0).reshape(4, 4)
+    padded = np.pad(image, 1)
+    expected = [[padded[i:i + 3, j:j + 3].sum() for j in range(4)] for i in range(4)]
+    np.testing.assert_allclose(out, expected)
