@@ -162,3 +162,18 @@ def kaiming_normal_(tensor, a: float = 0, mode: str = "fan_in",
         return tensor
     std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
     return _fill(tensor, _rng(generator).normal(0.0, std, tensor.shape))
+
+
+def default_layer_init_(weight, bias=None) -> None:
+    """PyTorch's default init of Linear and Conv layers (their ``reset_parameters``):
+
+        W ~ kaiming_uniform_(a = sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+        b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+
+    fan_in = in_features for Linear, in_channels/groups * kh * kw for Conv2d.
+    """
+    kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        fan_in, _ = _calculate_fan_in_and_fan_out(weight)
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+        uniform_(bias, -bound, bound)

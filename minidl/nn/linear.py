@@ -8,8 +8,6 @@ A composite of matmul and add: their backward gives dL/dx = g W, dL/dW = g^T x
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from minidl.nn import init
@@ -60,11 +58,7 @@ class Linear(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in = self.in_features
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-            init.uniform_(self.bias, -bound, bound)
+        init.default_layer_init_(self.weight, self.bias)
 
     def forward(self, x):
         if x.ndim < 1 or x.shape[-1] != self.in_features:
