@@ -19,7 +19,7 @@ from minidl.nn.loss import (
 from minidl.nn.rnn import (GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, detach_state,
                            dynamic_rnn, static_rnn)
 from minidl.nn.conv import Conv2d, ConvTranspose2d
-from minidl.nn.pooling import (AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d,
+from minidl.nn.pool import (AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d,
                                MaxUnpool2d)
-from minidl.nn.upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
-from minidl.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm
+from minidl.nn.upsample import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
+from minidl.nn.norm import BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm

@@ -13,7 +13,7 @@ from minidl.vision.boxes import (
     box_area, box_convert, box_iou, check_boxes, clip_boxes_to_image, generalized_box_iou,
     masks_to_boxes, remove_small_boxes,
 )
-from minidl.vision.losses import (
+from minidl.vision.loss import (
     fastrcnn_loss, generalized_box_iou_loss, keypointrcnn_loss, keypoints_to_heatmap,
     maskrcnn_loss, prior_bias, project_masks_on_boxes, rpn_loss, sigmoid_focal_loss,
     yolo_v1_loss, yolo_v1_loss_terms, yolo_v1_targets,

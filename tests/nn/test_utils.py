@@ -1,0 +1,75 @@
+"""Gradient clipping (minidl.nn.utils): clip_grad_norm_ and clip_grad_value_."""
+
+import math
+
+import numpy as np
+import pytest
+
+from minidl import Tensor
+from minidl.nn.utils import clip_grad_norm_, clip_grad_value_
+
+
+def params_with_grads(seed=0):
+    rng = np.random.default_rng(seed)
+    ps = [Tensor(np.zeros(s), requires_grad=True) for s in [(3, 4), (5,), (2,)]]
+    for p in ps[:2]:
+        p.grad = rng.standard_normal(p.shape) * 3
+    return ps  # the last one has no gradient
+
+
+@pytest.mark.parametrize("norm_type", [1.0, 2.0, 3.0, math.inf])
+def test_clip_grad_norm_matches_formula(norm_type):
+    ps = params_with_grads()
+    flat = np.concatenate([p.grad.ravel() for p in ps[:2]])
+    total = np.max(np.abs(flat)) if norm_type == math.inf else \
+        np.sum(np.abs(flat) ** norm_type) ** (1 / norm_type)
+    before = [p.grad.copy() for p in ps[:2]]
+    got = clip_grad_norm_(ps, max_norm=1.0, norm_type=norm_type)
+    assert isinstance(got, Tensor)
+    np.testing.assert_allclose(got.item(), total, rtol=1e-12)
+    for p, g in zip(ps, before):
+        np.testing.assert_allclose(p.grad, g / (total + 1e-6), rtol=1e-12)
+    clipped = np.concatenate([p.grad.ravel() for p in ps[:2]])
+    new_norm = np.max(np.abs(clipped)) if norm_type == math.inf else \
+        np.sum(np.abs(clipped) ** norm_type) ** (1 / norm_type)
+    assert new_norm <= 1.0
+    assert ps[2].grad is None
+
+
+def test_clip_grad_norm_leaves_small_gradients():
+    ps = params_with_grads()
+    before = [p.grad.copy() for p in ps[:2]]
+    total = clip_grad_norm_(ps, max_norm=1e6).item()
+    assert total > 1
+    for p, g in zip(ps, before):
+        np.testing.assert_array_equal(p.grad, g)
+
+
+def test_clip_grad_norm_single_tensor_empty_and_nonfinite():
+    p = Tensor(np.zeros(2), requires_grad=True)
+    assert clip_grad_norm_([p], 1.0).item() == 0.0
+    p.grad = np.array([3.0, 4.0])
+    assert clip_grad_norm_(p, 1.0).item() == pytest.approx(5.0)
+    np.testing.assert_allclose(p.grad, [0.6, 0.8], rtol=1e-6)
+    p.grad = np.array([np.inf, 1.0])
+    with pytest.raises(RuntimeError, match="clip_grad_norm_: the total norm .* inf"):
+        clip_grad_norm_([p], 1.0, error_if_nonfinite=True)
+    with pytest.raises(ValueError, match="clip_grad_norm_: max_norm"):
+        clip_grad_norm_([p], -1.0)
+    with pytest.raises(TypeError, match="clip_grad_norm_: expected Tensors"):
+        clip_grad_norm_([np.ones(2)], 1.0)
+
+
+def test_clip_grad_value_():
+    ps = params_with_grads()
+    want = [np.minimum(np.maximum(p.grad, -0.5), 0.5) for p in ps[:2]]
+    clip_grad_value_(ps, 0.5)
+    for p, w in zip(ps, want):
+        np.testing.assert_array_equal(p.grad, w)
+    with pytest.raises(ValueError, match="clip_grad_value_: clip_value"):
+        clip_grad_value_(ps, -1)
+
+
+def test_reachable_as_nn_utils():
+    nn = pytest.importorskip("minidl.nn")
+    assert nn.utils.clip_grad_norm_ is clip_grad_norm_

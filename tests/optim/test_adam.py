@@ -1,0 +1,64 @@
+"""Adam and AdamW against NumPy versions of their update rules, written here from the papers
+(Kingma & Ba 2015; Loshchilov & Hutter 2019) and PyTorch's docs."""
+
+import numpy as np
+import pytest
+
+from minidl import Tensor
+from minidl.optim import Adam, AdamW
+from tests.optim.quadratic import run_optimizer, run_reference
+
+
+def adam_ref(lr, beta1, beta2, eps, weight_decay=0.0, amsgrad=False, decoupled=False):
+    """Kingma & Ba, Algorithm 1 (bias-corrected m_hat, v_hat), + AMSGrad and AdamW."""
+    def update(p, g, state):
+        t = state["t"] = state.get("t", 0) + 1
+        if decoupled:
+            p = p - lr * weight_decay * p
+        else:
+            g = g + weight_decay * p
+        state["m"] = beta1 * state.get("m", 0.0) + (1 - beta1) * g
+        state["v"] = beta2 * state.get("v", 0.0) + (1 - beta2) * g ** 2
+        v = state["v"]
+        if amsgrad:
+            v = state["vmax"] = np.maximum(state.get("vmax", 0.0), v)
+        m_hat = state["m"] / (1 - beta1 ** t)
+        v_hat = v / (1 - beta2 ** t)
+        return p - lr * m_hat / (np.sqrt(v_hat) + eps)
+    return update
+
+
+ADAM_CASES = [
+    dict(lr=0.1, betas=(0.9, 0.999), eps=1e-8),
+    dict(lr=0.05, betas=(0.8, 0.99), eps=1e-3, weight_decay=0.1),
+    dict(lr=0.05, betas=(0.9, 0.9), eps=1e-8, amsgrad=True),
+]
+
+
+@pytest.mark.parametrize("kw", ADAM_CASES)
+def test_adam_matches_reference(kw):
+    got = run_optimizer(lambda ps: Adam(ps, **kw), 6)
+    want = run_reference(adam_ref(kw["lr"], *kw["betas"], kw["eps"], kw.get("weight_decay", 0.0),
+                                  kw.get("amsgrad", False)), 6)
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_adamw_matches_reference(amsgrad):
+    got = run_optimizer(lambda ps: AdamW(ps, lr=0.05, weight_decay=0.2, amsgrad=amsgrad), 6)
+    want = run_reference(adam_ref(0.05, 0.9, 0.999, 1e-8, 0.2, amsgrad, decoupled=True), 6)
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_adamw_decay_differs_from_adam_l2():
+    adam = run_optimizer(lambda ps: Adam(ps, lr=0.05, weight_decay=0.2), 3)
+    adamw = run_optimizer(lambda ps: AdamW(ps, lr=0.05, weight_decay=0.2), 3)
+    assert not np.allclose(adam, adamw)
+
+
+def test_first_adam_step_has_size_lr():
+    """With bias correction the first step is lr * g / (|g| + eps): size lr per element."""
+    p = Tensor(np.zeros(3), requires_grad=True)
+    p.grad = np.array([2.0, -0.5, 1e3])
+    Adam([p], lr=0.1).step()
+    np.testing.assert_allclose(p.data, [-0.1, 0.1, -0.1], rtol=1e-6)
