@@ -46,7 +46,10 @@ class Tensor:
         dtype: optional NumPy dtype to convert to.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "_retains_grad", "__weakref__")
+    # _version counts in-place changes of .data (PyTorch's version counter): every in-place
+    # method and every optimizer update adds 1, so backward can tell that a saved input changed.
+    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "_retains_grad", "_version",
+                 "__weakref__")
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operator
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
@@ -60,6 +63,7 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         self.grad_fn = None
         self._retains_grad = False
+        self._version = 0
 
     @classmethod
     def _from_op(cls, data, grad_fn):
@@ -70,6 +74,7 @@ class Tensor:
         t.requires_grad = grad_fn is not None
         t.grad_fn = grad_fn
         t._retains_grad = False
+        t._version = 0
         return t
 
     # ---- properties -------------------------------------------------------

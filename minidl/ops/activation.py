@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from minidl.autograd.function import Function
-from minidl.ops._util import normalize_dim
+from minidl.ops.checks import normalize_dim
 
 
 class ReLU(Function):

@@ -15,7 +15,7 @@ import numpy as np
 
 from minidl.autograd.function import Function
 from minidl.autograd.tensor import Tensor
-from minidl.ops._util import normalize_dim, normalize_dims
+from minidl.ops.checks import normalize_dim, normalize_dims
 
 MinMax = namedtuple("MinMax", ["values", "indices"])
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from minidl.autograd.function import Function
 from minidl.autograd.tensor import Tensor
-from minidl.ops._util import normalize_dim
+from minidl.ops.checks import normalize_dim
 
 
 class Reshape(Function):
