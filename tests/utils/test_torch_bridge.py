@@ -1,8 +1,8 @@
 """minidl.utils.torch_bridge, and the promise behind it: minidl's layers have PyTorch's state-dict
 keys, shapes, dtypes and layouts. Checked without PyTorch against what PyTorch 2.13 recorded
 (tests/utils/record_torch_state_dicts.py): the keys, and the outputs of each layer given
-PyTorch's random weights. The conversions themselves are run against torch where it is
-installed."""
+PyTorch's random weights. Where PyTorch is installed,
+``python -m tests.utils.check_with_torch`` also runs the conversions against torch itself."""
 
 import json
 import sys
@@ -10,7 +10,6 @@ import sys
 import numpy as np
 import pytest
 
-import minidl
 import minidl.nn as nn
 from minidl import Tensor
 from minidl.utils.torch_bridge import from_torch_state_dict, to_torch_state_dict
@@ -77,40 +76,3 @@ def test_importing_minidl_and_the_bridge_does_not_import_torch():
             "print('torch' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "False", out.stderr
-
-
-# ---- with PyTorch installed (tests/utils/record_torch_state_dicts.py needs it too) -----------
-def test_a_model_goes_to_pytorch_and_back_unchanged():
-    torch = pytest.importorskip("torch")
-    spec = RECORDED["Sequential (lesson 02 modern net)"]["layer"]
-    minidl.manual_seed(0)
-    model = build(nn, spec)
-    model.eval()
-    torch_model = build(torch.nn, spec).eval()
-    torch_model.load_state_dict(to_torch_state_dict(model.state_dict()))
-    x = np.random.default_rng(0).standard_normal((3, 1, 16, 16)).astype(np.float32)
-    with torch.no_grad():
-        want = torch_model(torch.from_numpy(x)).numpy()
-    np.testing.assert_allclose(model(Tensor(x)).data, want, rtol=1e-5, atol=1e-5)
-
-    back = build(nn, spec)
-    back.load_state_dict(from_torch_state_dict(torch_model.state_dict()))
-    for (key, a), (key2, b) in zip(model.state_dict().items(), back.state_dict().items()):
-        assert key == key2 and a.dtype == b.dtype
-        np.testing.assert_array_equal(a, b)
-
-
-def test_conversions_copy_and_check_their_input():
-    torch = pytest.importorskip("torch")
-    weights = {"w": np.ones(2, np.float32), "t": Tensor(np.zeros(3)), "n": 5}
-    converted = to_torch_state_dict(weights)
-    assert [type(v) for v in converted.values()] == [torch.Tensor] * 3
-    assert converted["t"].dtype == torch.float64 and converted["n"].dtype == torch.int64
-    converted["w"][0] = 7
-    assert weights["w"][0] == 1  # a copy
-    back = from_torch_state_dict({"p": torch.nn.Parameter(torch.ones(2, dtype=torch.bfloat16))})
-    assert back["p"].dtype == np.float32 and isinstance(back["p"], np.ndarray)
-    with pytest.raises(TypeError, match=r"from_torch_state_dict: 'x' is a list, not a torch"):
-        from_torch_state_dict({"x": [1.0]})
-    with pytest.raises(TypeError, match=r"to_torch_state_dict: 's' holds <U1 values"):
-        to_torch_state_dict({"s": np.array(["a"])})
