@@ -14,6 +14,9 @@ existing primitives (no backward written): mse, l1, smooth L1, Huber, KL
 divergence, and nll_loss as a gather.
 
 Every loss takes ``reduction``: 'none' (per-element losses), 'mean' or 'sum'.
+``check_reduction`` and ``reduce_loss`` below are the one place that checks and
+applies it, for these losses, the loss Modules (``minidl.nn.loss``) and the
+detection losses (``minidl.vision.loss``).
 """
 
 from __future__ import annotations
@@ -26,21 +29,32 @@ from minidl.ops.elementwise import abs, div, exp, log, mul, where
 from minidl.ops.reduce import mean, sum
 from minidl.ops.shape import getitem, permute, reshape
 
-_REDUCTIONS = ("none", "mean", "sum")
+REDUCTIONS = ("none", "mean", "sum")
 
 
-# ---- shared helpers ---------------------------------------------------------
-def _check_reduction(reduction, op: str, allowed=_REDUCTIONS) -> None:
+# ---- reduction: the one helper every loss uses ----------------------------------
+def reduce_loss(loss, reduction: str, op: str):
+    """'none' -> the per-element losses, 'sum' -> their sum, 'mean' -> their mean.
+
+    ``op`` names the loss in the error raised for any other ``reduction``.
+    """
+    check_reduction(reduction, op)
+    if reduction == "none":
+        return loss
+    return sum(loss) if reduction == "sum" else mean(loss)
+
+
+def check_reduction(reduction, op: str, allowed=REDUCTIONS) -> None:
+    """Raise ValueError naming ``op`` unless ``reduction`` is one of ``allowed``.
+
+    Losses call it first, so a bad ``reduction`` is reported before any work is done.
+    """
     if reduction not in allowed:
         names = ", ".join(repr(r) for r in allowed)
         raise ValueError(f"{op}: reduction must be one of {names}, got {reduction!r}")
 
 
-def _reduce(loss, reduction: str):
-    """'none' -> the per-element losses, 'sum' -> their sum, 'mean' -> their mean."""
-    if reduction == "none":
-        return loss
-    return sum(loss) if reduction == "sum" else mean(loss)
+# ---- shared helpers ---------------------------------------------------------
 
 
 def _as_tensor(x, like: Tensor):
@@ -81,19 +95,19 @@ def _mean_or_nan(total, denominator: float):
 # ---- regression losses (composites) ----------------------------------------
 def mse_loss(input, target, reduction: str = "mean"):
     """Mean squared error:  l_i = (x_i - y_i)^2.   input, target: same shape."""
-    _check_reduction(reduction, "mse_loss")
+    check_reduction(reduction, "mse_loss")
     target = _as_tensor(target, input)
     _same_shape(input, target, "mse_loss")
     diff = input - target
-    return _reduce(diff * diff, reduction)
+    return reduce_loss(diff * diff, reduction, "mse_loss")
 
 
 def l1_loss(input, target, reduction: str = "mean"):
     """Mean absolute error:  l_i = |x_i - y_i|  (gradient sign(x - y), 0 at a tie)."""
-    _check_reduction(reduction, "l1_loss")
+    check_reduction(reduction, "l1_loss")
     target = _as_tensor(target, input)
     _same_shape(input, target, "l1_loss")
-    return _reduce(abs(input - target), reduction)
+    return reduce_loss(abs(input - target), reduction, "l1_loss")
 
 
 def smooth_l1_loss(input, target, reduction: str = "mean", beta: float = 1.0):
@@ -104,7 +118,7 @@ def smooth_l1_loss(input, target, reduction: str = "mean", beta: float = 1.0):
 
     Quadratic near zero (no kink), linear for outliers. ``beta = 0`` is the L1 loss.
     """
-    _check_reduction(reduction, "smooth_l1_loss")
+    check_reduction(reduction, "smooth_l1_loss")
     if beta < 0:
         raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
     target = _as_tensor(target, input)
@@ -112,9 +126,10 @@ def smooth_l1_loss(input, target, reduction: str = "mean", beta: float = 1.0):
     diff = input - target
     size = abs(diff)
     if beta == 0:
-        return _reduce(size, reduction)
+        return reduce_loss(size, reduction, "smooth_l1_loss")
     inside = (size.data < beta)
-    return _reduce(where(inside, diff * diff * (0.5 / beta), size - 0.5 * beta), reduction)
+    loss = where(inside, diff * diff * (0.5 / beta), size - 0.5 * beta)
+    return reduce_loss(loss, reduction, "smooth_l1_loss")
 
 
 def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0):
@@ -122,7 +137,7 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0):
 
     Equal to delta * smooth_l1_loss(beta=delta).
     """
-    _check_reduction(reduction, "huber_loss")
+    check_reduction(reduction, "huber_loss")
     if delta <= 0:
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
     target = _as_tensor(target, input)
@@ -130,7 +145,8 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0):
     diff = input - target
     size = abs(diff)
     inside = (size.data <= delta)
-    return _reduce(where(inside, diff * diff * 0.5, (size - 0.5 * delta) * delta), reduction)
+    loss = where(inside, diff * diff * 0.5, (size - 0.5 * delta) * delta)
+    return reduce_loss(loss, reduction, "huber_loss")
 
 
 # ---- classification: cross-entropy (primitive) -----------------------------
@@ -229,7 +245,7 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100,
     With probabilities, 'mean' divides by the number of samples N * d1 * ...
     """
     op = "cross_entropy"
-    _check_reduction(reduction, op)
+    check_reduction(reduction, op)
     if not 0 <= label_smoothing <= 1:
         raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing}")
     if input.ndim == 0 or input.dtype.kind != "f":
@@ -253,13 +269,13 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100,
         loss = CrossEntropy.apply(input, q)
         if reduction == "mean":
             return _mean_or_nan(sum(loss), denominator)
-        return _reduce(loss, reduction)
+        return reduce_loss(loss, reduction, "cross_entropy")
     if target_dtype.kind != "f":
         raise TypeError(f"{op}: target must hold class indices (integers) or class "
                         f"probabilities (floats), got dtype {target_dtype}")
     target = _as_tensor(target, input)
     q = _probability_target(target, input, weight, label_smoothing, op)
-    return _reduce(CrossEntropy.apply(input, q), reduction)
+    return reduce_loss(CrossEntropy.apply(input, q), reduction, "cross_entropy")
 
 
 def nll_loss(input, target, weight=None, ignore_index: int = -100, reduction: str = "mean"):
@@ -270,7 +286,7 @@ def nll_loss(input, target, weight=None, ignore_index: int = -100, reduction: st
     ``input[i, y_i]`` is integer indexing, whose backward scatters the gradient.
     """
     op = "nll_loss"
-    _check_reduction(reduction, op)
+    check_reduction(reduction, op)
     if input.ndim < 2:
         raise ValueError(f"{op}: input must be log-probabilities [N, C, ...], got shape "
                          f"{input.shape}")
@@ -292,7 +308,7 @@ def nll_loss(input, target, weight=None, ignore_index: int = -100, reduction: st
     loss = reshape(picked * (-w), labels.shape)
     if reduction == "mean":
         return _mean_or_nan(sum(loss), float(w.sum()))
-    return _reduce(loss, reduction)
+    return reduce_loss(loss, reduction, "nll_loss")
 
 
 # ---- binary classification -------------------------------------------------
@@ -326,7 +342,7 @@ def binary_cross_entropy(input, target, weight=None, reduction: str = "mean"):
     which is exact for large logits.
     """
     op = "binary_cross_entropy"
-    _check_reduction(reduction, op)
+    check_reduction(reduction, op)
     target = _as_tensor(target, input)
     _same_shape(input, target, op)
     if input.data.size and (input.data.min() < 0 or input.data.max() > 1):
@@ -338,7 +354,7 @@ def binary_cross_entropy(input, target, weight=None, reduction: str = "mean"):
     if weight is not None:
         _check_broadcast(weight.shape, input.shape, op, "weight")
         loss = loss * weight
-    return _reduce(loss, reduction)
+    return reduce_loss(loss, reduction, "binary_cross_entropy")
 
 
 def _check_broadcast(shape, input_shape, op, name):
@@ -400,7 +416,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str 
     for input [N, C] (p > 1 raises recall, e.g. p = #negatives / #positives).
     """
     op = "binary_cross_entropy_with_logits"
-    _check_reduction(reduction, op)
+    check_reduction(reduction, op)
     target = _as_tensor(target, input)
     _same_shape(input, target, op)
     pos_weight = _const(pos_weight, input.dtype, op, "pos_weight")
@@ -411,7 +427,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str 
     if weight is not None:
         _check_broadcast(weight.shape, input.shape, op, "weight")
         loss = loss * weight
-    return _reduce(loss, reduction)
+    return reduce_loss(loss, reduction, op)
 
 
 # ---- distributions ----------------------------------------------------------
@@ -425,7 +441,7 @@ def kl_div(input, target, reduction: str = "mean", log_target: bool = False):
     default) averages over all elements instead.
     """
     op = "kl_div"
-    _check_reduction(reduction, op, _REDUCTIONS + ("batchmean",))
+    check_reduction(reduction, op, REDUCTIONS + ("batchmean",))
     target = _as_tensor(target, input)
     _same_shape(input, target, op)
     if log_target:
@@ -438,4 +454,4 @@ def kl_div(input, target, reduction: str = "mean", log_target: bool = False):
     if reduction == "batchmean":
         batch = input.shape[0] if input.ndim else 1
         return div(sum(loss), batch)
-    return _reduce(loss, reduction)
+    return reduce_loss(loss, reduction, "kl_div")
