@@ -1,11 +1,14 @@
-"""COCO evaluation against an independent slow implementation, the matching kernel
-against its twin, and COCO numbers worked out by hand."""
+"""COCO evaluation (minidl/vision/metrics/coco.py) against an independent slow
+implementation, COCO numbers worked out by hand, and properties. The matching kernel
+is held against its twin in tests/kernels/test_detection_eval.py."""
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from minidl.kernels.detection_eval import coco_match, coco_match_reference
-from minidl.vision.metrics import coco_evaluate
+from minidl.vision.metrics import coco_evaluate, scaled_area_ranges
+from tests.vision.metrics.test_inputs import perfect, random_scene, shifted_away, with_duplicate
 
 RECALLS = np.linspace(0, 1, 101)
 
@@ -198,25 +201,34 @@ def test_per_class_ap_and_missing_classes():
         r.ap(iou=0.42)
 
 
-@pytest.mark.kernel
-def test_coco_match_kernel_equals_its_twin():
-    rng = np.random.default_rng(0)
-    nd, ng = rng.integers(0, 5, 12), rng.integers(0, 4, 12)
-    det_hi, gt_hi = np.cumsum(nd), np.cumsum(ng)
-    det_lo, gt_lo = det_hi - nd, gt_hi - ng
-    sizes = nd * ng
-    iou_lo = (np.cumsum(sizes) - sizes).astype(np.int64)
-    ious = np.round(rng.uniform(0, 1, sizes.sum()), 1)  # ties on purpose
-    args = [ious, iou_lo, det_lo.astype(np.int64), det_hi.astype(np.int64),
-            gt_lo.astype(np.int64), gt_hi.astype(np.int64),
-            rng.uniform(0, 100, nd.sum()), rng.uniform(0, 100, ng.sum()),
-            rng.uniform(size=ng.sum()) < 0.2, rng.uniform(size=ng.sum()) < 0.3,
-            np.array([0.0, 0.0, 50.0]), np.array([1e10, 50.0, 1e10]), np.array([0.3, 0.5, 0.7])]
-    outputs = []
-    for fn in (coco_match, coco_match_reference):
-        out = (np.zeros((3, 3, nd.sum()), bool), np.zeros((3, 3, nd.sum()), bool),
-               np.zeros((3, ng.sum()), bool))
-        fn(*args, *out)
-        outputs.append(out)
-    for got, want in zip(*outputs):
-        np.testing.assert_array_equal(got, want)
+# ---- properties -----------------------------------------------------------------------
+def test_perfect_detections_give_ap_one():
+    _, targets = random_scene(np.random.default_rng(0))
+    stats = coco_evaluate(perfect(targets), targets).stats
+    assert stats["AP"] == 1.0 and stats["AP50"] == 1.0 and stats["AP75"] == 1.0
+    assert stats["AR100"] == 1.0
+
+
+def test_all_wrong_detections_give_ap_zero():
+    _, targets = random_scene(np.random.default_rng(1))
+    assert coco_evaluate(shifted_away(targets), targets).stats["AP"] == 0.0
+    relabelled = shifted_away(targets, relabel=True)
+    assert coco_evaluate(relabelled, targets, num_classes=3).stats["AP"] == 0.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), which=st.integers(0, 100), drop=st.floats(0.0, 0.5))
+def test_adding_a_duplicate_never_increases_ap(seed, which, drop):
+    predictions, targets = random_scene(np.random.default_rng(seed))
+    before = coco_evaluate(predictions, targets, num_classes=3)
+    after = coco_evaluate(with_duplicate(predictions, which, drop), targets, num_classes=3)
+    for c in (1, 2, 3):
+        assert after.per_class_ap[c] <= before.per_class_ap[c] + 1e-12
+
+
+def test_scaled_area_ranges():
+    r = scaled_area_ranges(64)
+    # (64 / 640)^2 = 1 / 100 of COCO's 32^2 = 1024 and 96^2 = 9216
+    assert r["small"] == (0.0, pytest.approx(10.24))
+    assert r["medium"] == (pytest.approx(10.24), pytest.approx(92.16))
+    assert r["all"][0] == 0.0 and r["large"][1] >= 1e10
