@@ -107,8 +107,9 @@ def average_precision(precision, recall, method: str = "all") -> float:
 
     A recall level never reached counts as precision 0. An empty list gives 0.
     (``coco_evaluate`` samples its 101 levels exactly as pycocotools does,
-    ``np.linspace(0, 1, 101)``, where e.g. 0.07 is one ulp above 7/100; so its AP can
-    differ from ``average_precision(..., "101point")`` when a recall hits a level exactly.)
+    ``np.linspace(0, 1, 101)``, where e.g. 0.35 and 0.7 are one ulp above 35/100 and
+    7/10; so its AP can differ from ``average_precision(..., "101point")`` when a recall
+    hits one of those levels exactly.)
     """
     precision, recall = _curve(precision, recall, method)
     if method == "all":

@@ -82,12 +82,12 @@ def test_11_point_levels_are_reached_by_a_recall_equal_to_them():
 
 
 def test_101_point_levels_are_reached_by_a_recall_equal_to_them():
-    # precision 1 at recall .07: levels 0, .01, ..., .07 are reached -> 8/101. With
-    # levels np.linspace(0, 1, 101) (pycocotools), 0.07 is one ulp above .07: 7/101.
-    assert average_precision([1.0], [0.07], "101point") == pytest.approx(8 / 101)
-    # ... and at recalls .29, .58 (0.29 * 2 = 0.58 exactly in the levels k / 100)
-    assert average_precision([1.0, 0.5], [0.29, 0.58], "101point") == pytest.approx(
-        (30 * 1 + 29 * 0.5) / 101)
+    # precision 1 at recall .35: levels 0, .01, ..., .35 are reached -> 36/101. With
+    # levels np.linspace(0, 1, 101) (pycocotools), level 35 is 0.35000000000000003: 35/101.
+    assert average_precision([1.0], [0.35], "101point") == pytest.approx(36 / 101)
+    # precision 1 at recall .7 (= 7/10), then .5 at recall 1: 71 levels at 1, 30 at .5
+    assert average_precision([1.0, 0.5], [0.7, 1.0], "101point") == pytest.approx(
+        (71 * 1 + 30 * 0.5) / 101)
 
 
 def test_interpolated_precision_and_sampling_by_hand():
