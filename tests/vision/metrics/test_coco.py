@@ -154,6 +154,27 @@ def test_coco_by_hand():
     assert "maxDets=100" in r.summary()
 
 
+def test_coco_matches_the_best_free_object():
+    # the VOC case of test_voc.py: d2 overlaps the found A by .905 and the free B by .739;
+    # COCO takes B (the best object still free), so at IoU .5 both are TPs: AP50 = 1
+    targets = [{"boxes": np.array([[0.0, 0, 10, 10], [2.0, 0, 12, 10]]),
+                "labels": np.array([1, 1])}]
+    predictions = [{"boxes": np.array([[0.0, 0, 10, 10], [0.5, 0, 10.5, 10]]),
+                    "scores": np.array([0.9, 0.8]), "labels": np.array([1, 1])}]
+    assert coco_evaluate(predictions, targets).stats["AP50"] == pytest.approx(1.0)
+
+
+def test_area_ranges_include_both_ends():
+    # pycocotools ignores an object when area < lo or area > hi: an object of exactly
+    # 32^2 = 1024 px belongs to "small" (0, 1024) and to "medium" (1024, 9216) alike
+    targets = [{"boxes": np.array([[0.0, 0, 32, 32]]), "labels": np.array([1])}]
+    predictions = [{"boxes": np.array([[0.0, 0, 32, 32]]), "scores": np.array([1.0]),
+                    "labels": np.array([1])}]
+    stats = coco_evaluate(predictions, targets).stats
+    assert stats["AP_small"] == pytest.approx(1.0) and stats["AP_medium"] == pytest.approx(1.0)
+    assert stats["AP_large"] == -1.0
+
+
 def test_crowd_region_absorbs_detections():
     # a crowd region: detections inside it are ignored, neither TP nor FP
     targets = [{"boxes": np.array([[0.0, 0, 10, 10], [20.0, 0, 60, 40]]),

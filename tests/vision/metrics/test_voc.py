@@ -70,6 +70,21 @@ def test_voc_threshold_is_inclusive_and_duplicates_of_found_boxes_are_false_posi
     assert r.ap[1] == 1.0
 
 
+def test_voc_matches_the_most_overlapping_object_even_when_it_is_taken():
+    # A = (0, 0, 10, 10) and B = (2, 0, 12, 10) overlap. d1 (.9) = A: TP. d2 (.8) =
+    # (0.5, 0, 10.5, 10) overlaps A by 95/105 = .905 and B by 85/115 = .739. The VOC devkit
+    # takes the object with the largest IoU, A, already found: d2 is a duplicate, FP.
+    # (Taking the best *free* object, as COCO does, would make d2 a TP of B: AP 1.)
+    # precision 1, 1/2; recall 1/2, 1/2 -> all-point AP = 1/2 * 1
+    targets = [{"boxes": np.array([[0.0, 0, 10, 10], [2.0, 0, 12, 10]]),
+                "labels": np.array([1, 1])}]
+    predictions = [{"boxes": np.array([[0.0, 0, 10, 10], [0.5, 0, 10.5, 10]]),
+                    "scores": np.array([0.9, 0.8]), "labels": np.array([1, 1])}]
+    result = voc_evaluate(predictions, targets)
+    np.testing.assert_allclose(result.precision[1], [1.0, 0.5])
+    assert result.ap[1] == pytest.approx(0.5)
+
+
 # ---- properties -----------------------------------------------------------------------
 def test_perfect_detections_give_ap_one():
     _, targets = random_scene(np.random.default_rng(0))
