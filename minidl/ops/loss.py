@@ -17,6 +17,14 @@ Every loss takes ``reduction``: 'none' (per-element losses), 'mean' or 'sum'.
 ``check_reduction`` and ``reduce_loss`` below are the one place that checks and
 applies it, for these losses, the loss Modules (``minidl.nn.loss``) and the
 detection losses (``minidl.vision.loss``).
+
+Targets are checked before anything is computed, with the per-pixel (segmentation)
+mistakes in mind: a class-index target must be [N, d1, ...] for input [N, C, d1, ...]
+(not another size, not with a channel axis) and hold labels in [0, C) or
+``ignore_index``; a binary target must hold probabilities in [0, 1] (0/1 labels or
+soft labels, as PyTorch; a 0/255 mask or a -1 "ignore" label raises, where PyTorch
+returns a meaningless loss). Each error names the loss, the shapes and the first bad
+position.
 """
 
 from __future__ import annotations
@@ -184,18 +192,34 @@ class CrossEntropy(Function):
 
 
 def _check_class_labels(labels, input_shape, ignore_index, op):
-    """Check class-index targets against input [N, C, d1, ...]; return the non-ignored mask."""
+    """Check class-index targets against input [N, C, d1, ...]; return the non-ignored mask.
+
+    Per-pixel classification (input [N, C, H, W], target [N, H, W]) is where these go
+    wrong: a target with a channel axis, a target of another size than the logits, or
+    a void label (255 in VOC masks) that is not the ignore_index.
+    """
     n_classes = input_shape[1]
-    expected = input_shape[:1] + input_shape[2:]
-    if labels.shape != expected:
+    expected = tuple(input_shape[:1]) + tuple(input_shape[2:])
+    if tuple(labels.shape) != expected:
+        hint = ""
+        if labels.ndim == len(input_shape) and labels.shape[1] == 1:
+            hint = " (drop the target's channel axis, e.g. target[:, 0])"
+        elif labels.ndim == len(expected) and labels.ndim > 1:
+            hint = (f" (the target's size {tuple(labels.shape[1:])} differs from the logits' "
+                    f"{tuple(input_shape[2:])}: resize one of them)")
         raise ValueError(f"{op}: class-index target must have shape {expected} for input "
-                         f"{input_shape}, got {labels.shape}")
+                         f"{tuple(input_shape)}, got {tuple(labels.shape)}{hint}")
     valid = labels != ignore_index
     bad = valid & ((labels < 0) | (labels >= n_classes))
     if bad.any():
-        raise IndexError(f"{op}: target label {int(labels[bad][0])} is out of range for "
-                         f"{n_classes} classes (expected 0..{n_classes - 1}, or "
-                         f"ignore_index={ignore_index})")
+        where_bad = tuple(int(i) for i in np.argwhere(bad)[0])
+        label = int(labels[where_bad])
+        hint = " (masks that mark void pixels with 255: pass ignore_index=255)" \
+            if label == 255 else ""
+        raise IndexError(f"{op}: target label {label} is out of range for {n_classes} "
+                         f"classes (expected 0..{n_classes - 1}, or ignore_index={ignore_index}); "
+                         f"first at target{list(where_bad)} of a target of shape "
+                         f"{tuple(labels.shape)}, input {tuple(input_shape)}{hint}")
     return valid
 
 
@@ -221,6 +245,11 @@ def _index_target(target, input, weight, ignore_index, smoothing, op):
 
 def _probability_target(target, input, weight, smoothing, op):
     """q = ((1 - eps) p + eps / C) * w  for class-probability targets p (same shape as input)."""
+    if tuple(target.shape) == tuple(input.shape[:1]) + tuple(input.shape[2:]):
+        raise ValueError(f"{op} (class-probability target): target shape {tuple(target.shape)} "
+                         f"must equal input shape {tuple(input.shape)}; a float target of this "
+                         "shape looks like class indices stored as floats: convert it to "
+                         "integers, e.g. target.long()")
     _same_shape(input, target, op + " (class-probability target)")
     n_classes = input.shape[1]
     q = target * (1 - smoothing) + smoothing / n_classes if smoothing else target
@@ -337,7 +366,8 @@ class BinaryCrossEntropy(Function):
 def binary_cross_entropy(input, target, weight=None, reduction: str = "mean"):
     """Binary cross-entropy on probabilities:  l_i = -w_i (y_i log x_i + (1 - y_i) log(1 - x_i)).
 
-    input: probabilities in [0, 1] (e.g. after sigmoid), any shape; target: same shape;
+    input: probabilities in [0, 1] (e.g. after sigmoid), any shape; target: same shape,
+    probabilities in [0, 1] (0/1 labels or soft labels; anything else raises);
     weight: broadcastable to input. Prefer ``binary_cross_entropy_with_logits``,
     which is exact for large logits.
     """
@@ -345,6 +375,7 @@ def binary_cross_entropy(input, target, weight=None, reduction: str = "mean"):
     check_reduction(reduction, op)
     target = _as_tensor(target, input)
     _same_shape(input, target, op)
+    _check_binary_target(target, op)
     if input.data.size and (input.data.min() < 0 or input.data.max() > 1):
         raise ValueError(f"{op}: input must hold probabilities in [0, 1], got values in "
                          f"[{input.data.min():.4g}, {input.data.max():.4g}] (for logits use "
@@ -355,6 +386,20 @@ def binary_cross_entropy(input, target, weight=None, reduction: str = "mean"):
         _check_broadcast(weight.shape, input.shape, op, "weight")
         loss = loss * weight
     return reduce_loss(loss, reduction, "binary_cross_entropy")
+
+
+def _check_binary_target(target, op: str) -> None:
+    """Binary targets are probabilities: 0/1 labels or soft labels in between (PyTorch
+    allows soft labels, so do we). A value outside [0, 1] or NaN gives a loss without
+    meaning (unbounded below), so it is an error here, where PyTorch says nothing."""
+    y = target.data
+    outside = ~((y >= 0) & (y <= 1))  # NaN is outside too
+    if outside.any():
+        first = tuple(int(i) for i in np.argwhere(outside)[0])
+        raise ValueError(f"{op}: target must hold probabilities in [0, 1] (0/1 labels or soft "
+                         f"labels), got {y[first]} at target{list(first)} (target shape "
+                         f"{tuple(y.shape)}); a mask stored as 0/255 needs target / 255, and "
+                         "pixels to ignore need weight 0 rather than a special label")
 
 
 def _check_broadcast(shape, input_shape, op, name):
@@ -411,7 +456,9 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str 
 
         l_i = -w_i [p y_i log sigmoid(x_i) + (1 - y_i) log(1 - sigmoid(x_i))]
 
-    input: logits, any shape; target: same shape, in [0, 1];
+    input: logits, any shape; target: same shape, probabilities in [0, 1]: 0/1 labels or
+    soft labels, as PyTorch; a value outside [0, 1] or NaN raises (PyTorch computes a
+    meaningless loss there, e.g. for a 0/255 mask);
     weight: broadcastable to input; pos_weight p: broadcastable to input, usually [C]
     for input [N, C] (p > 1 raises recall, e.g. p = #negatives / #positives).
     """
@@ -419,6 +466,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str 
     check_reduction(reduction, op)
     target = _as_tensor(target, input)
     _same_shape(input, target, op)
+    _check_binary_target(target, op)
     pos_weight = _const(pos_weight, input.dtype, op, "pos_weight")
     if pos_weight is not None:
         _check_broadcast(pos_weight.shape, input.shape, op, "pos_weight")
