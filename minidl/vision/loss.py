@@ -120,6 +120,20 @@ def fastrcnn_loss(class_logits, box_regression, labels, regression_targets):
     """
     labels = _cat(labels).astype(np.int64)
     targets = _cat(regression_targets).reshape(-1, 4)
+    _check_fastrcnn(class_logits, box_regression, labels, targets)
+    num_rois, num_classes = class_logits.shape
+    classification = F.cross_entropy(class_logits, labels)
+    positive = np.flatnonzero(labels > 0)
+    if box_regression.shape[1] == 4:
+        chosen = box_regression[positive]
+    else:
+        per_class = box_regression.reshape(num_rois, num_classes, 4)
+        chosen = per_class[positive, labels[positive]]
+    box_loss = F.smooth_l1_loss(chosen, targets[positive], beta=1 / 9, reduction="sum")
+    return classification, box_loss / num_rois
+
+
+def _check_fastrcnn(class_logits, box_regression, labels, targets) -> None:
     num_rois, num_classes = class_logits.shape
     if num_rois == 0:
         raise ValueError("fastrcnn_loss: no RoIs (class_logits is [0, K + 1]); skip the loss "
@@ -130,15 +144,6 @@ def fastrcnn_loss(class_logits, box_regression, labels, regression_targets):
     if box_regression.shape not in ((num_rois, 4 * num_classes), (num_rois, 4)):
         raise ValueError(f"fastrcnn_loss: box_regression must be [R, 4 (K + 1)] = "
                          f"[{num_rois}, {4 * num_classes}] or [R, 4], got {box_regression.shape}")
-    classification = F.cross_entropy(class_logits, labels)
-    positive = np.flatnonzero(labels > 0)
-    if box_regression.shape[1] == 4:
-        chosen = box_regression[positive]
-    else:
-        per_class = box_regression.reshape(num_rois, num_classes, 4)
-        chosen = per_class[positive, labels[positive]]
-    box_loss = F.smooth_l1_loss(chosen, targets[positive], beta=1 / 9, reduction="sum")
-    return classification, box_loss / num_rois
 
 
 def rpn_loss(objectness, pred_bbox_deltas, labels, regression_targets, sampler):

@@ -20,21 +20,7 @@ def confusion_matrix(pred, target, num_classes: int, ignore_index: int | None = 
     argmax over the class axis of the logits first). Pixels whose target equals
     ``ignore_index`` (void / object borders in VOC) are not counted.
     """
-    op = "confusion_matrix"
-    pred, target = as_array(pred), as_array(target)
-    if pred.shape != target.shape:
-        raise ValueError(f"{op}: pred {pred.shape} and target {target.shape} must have the "
-                         f"same shape (label maps; argmax the logits first)")
-    for name, a in (("pred", pred), ("target", target)):
-        if a.dtype.kind not in "iub":
-            raise TypeError(f"{op}: {name} must hold integer class labels, got {a.dtype}")
-    pred, target = pred.astype(np.int64).ravel(), target.astype(np.int64).ravel()
-    keep = np.ones(len(target), bool) if ignore_index is None else target != ignore_index
-    pred, target = pred[keep], target[keep]
-    for name, a in (("target", target), ("pred", pred)):
-        if a.size and (a.min() < 0 or a.max() >= num_classes):
-            raise ValueError(f"{op}: {name} has labels outside 0..{num_classes - 1} "
-                             f"(min {a.min()}, max {a.max()}; ignore_index={ignore_index})")
+    pred, target = _counted_pixels(pred, target, num_classes, ignore_index)
     return np.bincount(target * num_classes + pred,
                        minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
@@ -93,3 +79,24 @@ class ConfusionMatrix:
 
     def compute(self) -> dict:
         return segmentation_scores(self.matrix)
+
+
+# ---- argument checks --------------------------------------------------------
+def _counted_pixels(pred, target, num_classes, ignore_index):
+    """The flat int64 labels of the pixels to count (target != ignore_index), checked."""
+    op = "confusion_matrix"
+    pred, target = as_array(pred), as_array(target)
+    if pred.shape != target.shape:
+        raise ValueError(f"{op}: pred {pred.shape} and target {target.shape} must have the "
+                         f"same shape (label maps; argmax the logits first)")
+    for name, a in (("pred", pred), ("target", target)):
+        if a.dtype.kind not in "iub":
+            raise TypeError(f"{op}: {name} must hold integer class labels, got {a.dtype}")
+    pred, target = pred.astype(np.int64).ravel(), target.astype(np.int64).ravel()
+    keep = np.ones(len(target), bool) if ignore_index is None else target != ignore_index
+    pred, target = pred[keep], target[keep]
+    for name, a in (("target", target), ("pred", pred)):
+        if a.size and (a.min() < 0 or a.max() >= num_classes):
+            raise ValueError(f"{op}: {name} has labels outside 0..{num_classes - 1} "
+                             f"(min {a.min()}, max {a.max()}; ignore_index={ignore_index})")
+    return pred, target
