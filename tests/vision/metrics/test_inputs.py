@@ -47,6 +47,17 @@ def with_duplicate(predictions, which, drop):
     return predictions[:image] + [dup] + predictions[image + 1:]
 
 
+def check_a_duplicate_never_increases_ap(evaluate, per_class_ap, seed, which, drop):
+    """The property both evaluators must have: adding a lower-scored duplicate of a
+    detection can only add a false positive, so no class's AP goes up."""
+    predictions, targets = random_scene(np.random.default_rng(seed))
+    before = per_class_ap(evaluate(predictions, targets, num_classes=3))
+    after = per_class_ap(evaluate(with_duplicate(predictions, which, drop), targets,
+                                  num_classes=3))
+    for c in (1, 2, 3):
+        assert after[c] <= before[c] + 1e-12
+
+
 def shifted_away(targets, relabel=False):
     """Detections that find nothing: every box moved far away (or, with ``relabel``, in
     the right place with the wrong class)."""
