@@ -60,12 +60,11 @@ def check_boxes(boxes, op: str, name: str = "boxes", ordered: bool = True) -> No
     if data.ndim < 1 or data.shape[-1] != 4:
         raise ValueError(f"{op}: {name} must have shape [..., 4], got {data.shape}")
     rows = data.reshape(-1, 4)
-    finite = np.isfinite(rows).all(axis=1)
-    if not finite.all():
-        i = int(np.argmin(finite))
+    if not np.isfinite(rows).all():
+        i = int(np.argmin(np.isfinite(rows).all(axis=1)))
         raise ValueError(f"{op}: {name} row {i} has a non-finite coordinate: {rows[i].tolist()}")
     if ordered:
-        bad = (rows[:, 2] < rows[:, 0]) | (rows[:, 3] < rows[:, 1])
+        bad = (rows[:, 2:] < rows[:, :2]).any(axis=1)
         if bad.any():
             i = int(np.argmax(bad))
             raise ValueError(f"{op}: {name} row {i} = {rows[i].tolist()} has x2 < x1 or y2 < y1; "

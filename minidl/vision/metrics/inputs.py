@@ -68,20 +68,22 @@ def _boxes(d, op, image_id, kind):
     return boxes
 
 
-def _labels(d, n, op, image_id, kind, num_classes):
+def _labels(d, n, op, image_id, kind):
     labels = _field(d, "labels", op, image_id, kind).reshape(-1)
     if labels.shape[0] != n:
         raise ValueError(f"{op}: image {image_id!r}: {kind} has {n} boxes but "
                          f"{labels.shape[0]} labels")
     if n and labels.dtype.kind == "f" and (labels != np.round(labels)).any():
         raise ValueError(f"{op}: image {image_id!r}: {kind} labels must be integers")
-    labels = labels.astype(np.int64)
-    if num_classes is not None and n and (labels.min() < 1 or labels.max() > num_classes):
+    return labels.astype(np.int64)
+
+
+def _check_classes(labels, num_classes, op, image_id, kind) -> None:
+    if labels.size and (labels.min() < 1 or labels.max() > num_classes):
         bad = labels[(labels < 1) | (labels > num_classes)]
         raise ValueError(f"{op}: image {image_id!r}: {kind} has unknown class(es) "
                          f"{sorted(set(bad.tolist()))}; classes are 1..{num_classes} "
                          f"(0 is background)")
-    return labels
 
 
 def _per_object(d, key, n, op, image_id, default):
@@ -105,12 +107,12 @@ def _image_masks(d, n, op, image_id, kind):
     return binary_masks(masks, op)
 
 
-def _one_image(index, image_id, pred, target, num_classes, op, use_masks):
+def _one_image(index, image_id, pred, target, op, use_masks):
     """One image's detections sorted by (class, -score) and ground truth sorted by class."""
     gb = _boxes(target, op, image_id, "target")
-    gl = _labels(target, len(gb), op, image_id, "target", num_classes)
+    gl = _labels(target, len(gb), op, image_id, "target")
     db = _boxes(pred, op, image_id, "prediction")
-    dl = _labels(pred, len(db), op, image_id, "prediction", num_classes)
+    dl = _labels(pred, len(db), op, image_id, "prediction")
     ds = _field(pred, "scores", op, image_id, "prediction").astype(np.float64).reshape(-1)
     if ds.shape[0] != len(db):
         raise ValueError(f"{op}: image {image_id!r}: prediction has {len(db)} boxes but "
@@ -138,12 +140,8 @@ def _one_image(index, image_id, pred, target, num_classes, op, use_masks):
         gm = np.zeros((0, 1, 1), bool) if gm is None else gm[g_order]
         out["det_mask"], out["gt_mask"] = dm, gm
         out["det_area"] = dm.sum(axis=(1, 2)).astype(np.float64)
-        g_area = gm.sum(axis=(1, 2)).astype(np.float64)
-    else:
-        out["det_area"] = box_area(out["det_boxes"])
-        g_area = box_area(out["gt_boxes"])
-    # COCO scores by the "area" of the annotation when given (for COCO it is the mask area)
-    out["gt_area"] = np.where(np.isnan(given_area[g_order]), g_area, given_area[g_order])
+        out["gt_area"] = gm.sum(axis=(1, 2)).astype(np.float64)
+    out["gt_given_area"] = given_area[g_order]
     return out
 
 
@@ -154,21 +152,21 @@ def flatten(predictions, targets, num_classes, op, use_masks=False):
     masks, ``flat['det_mask'] / ['gt_mask']`` are per-image lists indexed by ``*_row``.
     """
     pairs = _pair_images(predictions, targets, op)
+    parts = [_one_image(i, image_id, p, t, op, use_masks)
+             for i, (image_id, p, t) in enumerate(pairs)]
     if num_classes is None:
-        # infer from the ground truth; a detection of a class no image contains is then an error
-        num_classes = 0
-        for image_id, _, target in pairs:
-            n = len(_boxes(target, op, image_id, "target"))
-            labels = _labels(target, n, op, image_id, "target", None)
-            num_classes = max(num_classes, int(labels.max()) if n else 0)
+        # from the ground truth; a detection of a class no image contains is then an error
+        num_classes = max([int(p["gt_label"].max()) for p in parts if p["gt_label"].size],
+                          default=0)
     elif not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
         raise ValueError(f"{op}: num_classes must be a positive int, got {num_classes!r}")
-    parts = [_one_image(i, image_id, p, t, num_classes, op, use_masks)
-             for i, (image_id, p, t) in enumerate(pairs)]
+    for (image_id, _, _), part in zip(pairs, parts):
+        _check_classes(part["gt_label"], num_classes, op, image_id, "target")
+        _check_classes(part["det_label"], num_classes, op, image_id, "prediction")
+    keys = ["det_image", "det_label", "det_score", "det_boxes", "det_row", "gt_image",
+            "gt_label", "gt_boxes", "gt_ignore", "gt_crowd", "gt_row", "gt_given_area"]
     flat = {}
-    for key in ("det_image", "det_label", "det_score", "det_boxes", "det_row", "det_area",
-                "gt_image", "gt_label", "gt_boxes", "gt_ignore", "gt_crowd", "gt_row",
-                "gt_area"):
+    for key in keys + (["det_area", "gt_area"] if use_masks else []):
         values = [p[key] for p in parts]
         flat[key] = np.concatenate(values) if values else np.zeros(0)
     flat["det_boxes"] = flat["det_boxes"].reshape(-1, 4).astype(np.float64)
@@ -180,6 +178,11 @@ def flatten(predictions, targets, num_classes, op, use_masks=False):
     if use_masks:
         flat["det_mask"] = [p["det_mask"] for p in parts]
         flat["gt_mask"] = [p["gt_mask"] for p in parts]
+    else:
+        flat["det_area"], flat["gt_area"] = box_area(flat["det_boxes"]), box_area(flat["gt_boxes"])
+    # COCO scores by the "area" of the annotation when given (for COCO it is the mask area)
+    given = flat.pop("gt_given_area").astype(np.float64)
+    flat["gt_area"] = np.where(np.isnan(given), flat["gt_area"], given)
     return flat, int(num_classes), [p[0] for p in pairs]
 
 
