@@ -129,6 +129,9 @@ class RoISampler:
         if not 0.0 <= lo <= hi <= fg_iou_threshold:
             raise ValueError(f"RoISampler: need 0 <= bg lo <= bg hi <= fg_iou_threshold, got "
                              f"bg_iou_range={bg_iou_range}, fg_iou_threshold={fg_iou_threshold}")
+        if batch_size_per_image < 0 or not 0.0 <= positive_fraction <= 1.0:
+            raise ValueError(f"RoISampler: need batch_size_per_image >= 0 and positive_fraction "
+                             f"in [0, 1], got {batch_size_per_image} and {positive_fraction}")
         self.batch_size_per_image = int(batch_size_per_image)
         self.positive_fraction = float(positive_fraction)
         self.fg_iou_threshold = float(fg_iou_threshold)

@@ -115,3 +115,5 @@ def test_roi_sampler_without_objects_and_errors():
         RoISampler()(proposals, np.array([[0.0, 0, 5, 5], [1, 1, 4, 4]]), [1])
     with pytest.raises(ValueError, match="RoISampler: need 0 <= bg lo <= bg hi"):
         RoISampler(bg_iou_range=(0.3, 0.2))
+    with pytest.raises(ValueError, match=r"RoISampler: need .* positive_fraction in \[0, 1\]"):
+        RoISampler(positive_fraction=1.5)
