@@ -33,7 +33,7 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
-from minidl.autograd.tensor import DEFAULT_FLOAT, Tensor, _to_array
+from minidl.autograd.tensor import DEFAULT_FLOAT, Tensor, to_array
 
 
 class Parameter(Tensor):
@@ -46,7 +46,7 @@ class Parameter(Tensor):
     __slots__ = ()
 
     def __init__(self, data, requires_grad: bool = True):
-        array = _to_array(data)
+        array = to_array(data)
         if array.dtype.kind != "f":
             array = array.astype(DEFAULT_FLOAT)
         super().__init__(array, requires_grad=requires_grad)

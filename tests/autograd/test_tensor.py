@@ -68,8 +68,12 @@ def test_creation_helpers_default_to_float32():
 def test_non_float_tensor_cannot_require_grad(data):
     with pytest.raises(TypeError, match="floating-point"):
         Tensor(data, requires_grad=True)
-    with pytest.raises(TypeError, match="cannot require gradients"):
+    with pytest.raises(TypeError, match="only floating-point tensors can require gradients"):
         Tensor(data).requires_grad_()
+    t = Tensor(data)
+    with pytest.raises(TypeError, match="requires_grad: only floating-point"):
+        t.requires_grad = True  # as an attribute too: integer gradients would be truncated
+    assert not t.requires_grad
 
 
 def test_requires_grad_rules():
