@@ -640,18 +640,24 @@ class Tensor:
         return write_inplace(self, "copy_", copy_into, src, cast=True)
 
     def fill_(self, value):
-        return self.copy_(np.asarray(value.item() if isinstance(value, Tensor) else value))
+        """Set every element to ``value`` (a number, or a 0-d tensor whose gradient flows)."""
+        if np.ndim(value) != 0:
+            raise ValueError(f"fill_: value must be a number or a 0-d tensor, got shape "
+                             f"{np.shape(value)}")
+        return write_inplace(self, "fill_", copy_into, value, cast=True)
 
     def zero_(self):
-        return self.fill_(0)
+        return write_inplace(self, "zero_", copy_into, 0, cast=True)
 
     def normal_(self, mean=0.0, std=1.0, generator=None):
         """Fill with samples of N(mean, std^2) from minidl's generator (or ``generator``)."""
-        return self.copy_(normal_like(self, mean, std, generator, "normal_"))
+        samples = normal_like(self, mean, std, generator, "normal_")
+        return write_inplace(self, "normal_", copy_into, samples, cast=True)
 
     def uniform_(self, a=0.0, b=1.0, generator=None):
         """Fill with samples of the uniform distribution on [a, b)."""
-        return self.copy_(uniform_like(self, a, b, generator, "uniform_"))
+        samples = uniform_like(self, a, b, generator, "uniform_")
+        return write_inplace(self, "uniform_", copy_into, samples, cast=True)
 
 
 def _is_operand(x) -> bool:

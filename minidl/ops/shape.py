@@ -106,10 +106,10 @@ class Cat(Function):
 
 
 class Clone(Function):
-    """z = a copy of a, in its own memory;  dz/da = 1."""
+    """z = a copy of a, in its own C-contiguous memory;  dz/da = 1."""
 
     def forward(ctx, a):
-        return np.array(a, copy=True)
+        return np.array(a, order="C", copy=True)
 
     def backward(ctx, grad):
         return grad

@@ -41,6 +41,7 @@ def sort(a, dim=-1, descending=False, stable=False):
     """``(values, indices)`` of ``a`` sorted along ``dim``; the values are differentiable."""
     if a.ndim == 0:
         return SortResult(a, Tensor(np.zeros((), dtype=np.int64)))
+    normalize_dim(dim, a.ndim, "sort")  # so that a bad dim names sort, not argsort
     indices = argsort(a, dim, descending)
     return SortResult(gather(a, dim, indices), indices)
 
