@@ -59,7 +59,7 @@ def parse_to(op: str, args: tuple, dtype=None, device=None):
     for arg in args:
         if is_dtype(arg):
             dtype = arg
-        elif isinstance(arg, (str, device)):
+        elif isinstance(arg, (str, Device)):  # (the argument ``device`` hides the class name)
             check_device(arg, op)
         elif hasattr(arg, "dtype") and hasattr(arg, "shape"):  # a tensor: take its dtype
             dtype = arg.dtype
@@ -118,6 +118,7 @@ class device:  # noqa: N801  (lower case: PyTorch's name, used as minidl.device(
         return self.type if self.index is None else f"{self.type}:{self.index}"
 
 
+Device = device
 CPU = device("cpu")
 
 
