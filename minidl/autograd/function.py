@@ -182,9 +182,17 @@ class ViewFunction(Function):
     @classmethod
     def apply(cls, a, *rest, **params):
         out = super().apply(a, *rest, **params)
-        if isinstance(a, Tensor) and np.may_share_memory(out.data, a.data):
+        if isinstance(a, Tensor) and _memory_owner(out.data) is _memory_owner(a.data):
             out._base = a if a._base is None else a._base
         return out
+
+
+def _memory_owner(array: np.ndarray):
+    """The array that owns ``array``'s memory (itself if it is not a view). Cheaper than
+    np.shares_memory, and exact for NumPy's views; a reshape that had to copy owns its own."""
+    while isinstance(array.base, np.ndarray):
+        array = array.base
+    return array
 
 
 class AccumulateGrad:

@@ -17,8 +17,9 @@ the base tensor for a view), so a node that saved the old values raises at
 backward instead of computing a wrong gradient (see ``function.py``).
 minidl does not rewrite the graph of a view's base as PyTorch does, so while
 gradients are recorded an in-place change of a view (``x[0].mul_(2)``,
-``x.view(-1).add_(1)``) of a tensor that requires grad raises; use the
-out-of-place op (``torch.where``, ``cat``, ``masked_fill``) or ``clone()`` first.
+``x[0] += 1``) of a tensor that requires grad raises; write ``x[0] = x[0] * 2``
+(``x[index] = value`` is recorded like any in-place op) or use an out-of-place op
+(``where``, ``masked_fill``, ``cat``).
 """
 
 from __future__ import annotations
@@ -75,8 +76,8 @@ def _check_recordable(tensor: Tensor, op: str) -> None:
     if tensor._base is not None:
         raise RuntimeError(
             f"{op}: in-place change of a view (from indexing, reshape, expand, detach, ...) "
-            "while gradients are recorded is not supported by minidl; use the out-of-place "
-            "op (e.g. where, masked_fill, cat) or clone() the tensor first")
+            "while gradients are recorded is not supported by minidl; write x[i] = x[i] + v "
+            "instead of x[i] += v, or use an out-of-place op (where, masked_fill, cat)")
 
 
 def _check_fits(tensor: Tensor, result: np.ndarray, op: str, cast: bool) -> None:

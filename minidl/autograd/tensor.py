@@ -267,21 +267,25 @@ class Tensor:
         return self.to(np.bool_)
 
     # ---- new tensors like this one ---------------------------------------------
+    # new_*: a new tensor with this tensor's dtype unless another is given (device: the CPU).
     def new_zeros(self, *size, dtype=None, device=None, requires_grad=False) -> Tensor:
-        return zeros(*size, dtype=self.dtype if dtype is None else dtype, device=device, requires_grad=requires_grad)
+        return zeros(*size, dtype=self._own(dtype), device=device, requires_grad=requires_grad)
 
     def new_ones(self, *size, dtype=None, device=None, requires_grad=False) -> Tensor:
-        return ones(*size, dtype=self.dtype if dtype is None else dtype, device=device, requires_grad=requires_grad)
+        return ones(*size, dtype=self._own(dtype), device=device, requires_grad=requires_grad)
 
     def new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False):
-        return full(size, fill_value, dtype=self.dtype if dtype is None else dtype, device=device,
+        return full(size, fill_value, dtype=self._own(dtype), device=device,
                     requires_grad=requires_grad)
 
     def new_empty(self, *size, dtype=None, device=None, requires_grad=False) -> Tensor:
-        return empty(*size, dtype=self.dtype if dtype is None else dtype, device=device, requires_grad=requires_grad)
+        return empty(*size, dtype=self._own(dtype), device=device, requires_grad=requires_grad)
 
     def new_tensor(self, data, dtype=None, device=None, requires_grad=False) -> Tensor:
-        return tensor(data, dtype=self.dtype if dtype is None else dtype, device=device, requires_grad=requires_grad)
+        return tensor(data, dtype=self._own(dtype), device=device, requires_grad=requires_grad)
+
+    def _own(self, dtype):
+        return self.dtype if dtype is None else dtype
 
     def clone(self) -> Tensor:
         return clone(self)
@@ -357,6 +361,10 @@ class Tensor:
 
     def __getitem__(self, index):
         return getitem(self, index)
+
+    def __setitem__(self, index, value):
+        """``x[index] = value``: an in-place write (autograd/inplace.py has the rules)."""
+        write_inplace(self, "setitem", setitem, index, value)
 
     # In place: x += y changes x's data (see autograd/inplace.py for the rules).
     def __iadd__(self, other):
@@ -740,6 +748,7 @@ from minidl.ops.shape import (  # noqa: E402
     permute,
     repeat,
     reshape,
+    setitem,
     split,
     squeeze,
     t,

@@ -54,7 +54,8 @@ class ScatterAdd(Function):
     """out = a, then out[positions] += src;  dL/da = g, dL/dsrc = g[positions]."""
 
     def forward(ctx, a, src, index=None, dim=0):
-        ctx.positions, ctx.index_shape, ctx.src_shape = _positions(index, dim), index.shape, src.shape
+        ctx.positions, ctx.index_shape = _positions(index, dim), index.shape
+        ctx.src_shape = src.shape
         out = np.array(a, copy=True)
         np.add.at(out, ctx.positions, _leading(src, index.shape))
         return out

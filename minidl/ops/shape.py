@@ -93,6 +93,34 @@ class GetItem(ViewFunction):
         return full
 
 
+class SetItem(Function):
+    """z = a with z[index] = value (value broadcast to a[index]'s shape).
+
+    dL/da = g, except 0 where value was written; dL/dvalue = g[index], summed back to
+    value's shape by the engine. Where an integer index repeats a position, the last write
+    wins (NumPy's rule) and only that element of value gets the gradient.
+    """
+
+    def forward(ctx, a, value, index=None):
+        index = private_index(index)
+        out = np.array(a, copy=True)
+        out[index] = value
+        selected = np.shape(a[index])
+        ids = np.arange(int(np.prod(selected))).reshape(selected)
+        writer = np.full(a.shape, -1)
+        writer[index] = ids
+        ctx.index, ctx.won = index, writer[index] == ids
+        return out
+
+    def backward(ctx, grad):
+        grad_a = np.array(grad, copy=True)
+        grad_a[ctx.index] = 0
+        grad_value = None
+        if ctx.needs_input_grad[1]:
+            grad_value = np.where(ctx.won, grad[ctx.index], np.zeros((), grad.dtype))
+        return grad_a, grad_value
+
+
 class Cat(Function):
     """z = [a_1; a_2; ...] along ``dim``; each input gets its slice of the gradient."""
 
@@ -270,6 +298,18 @@ def getitem(a, index):
             f"getitem: index {index!r} is invalid for shape {a.shape}: {error}"
         ) from None
     return GetItem.apply(a, index=index)
+
+
+def setitem(a, index, value):
+    """A copy of ``a`` with ``a[index] = value`` (what ``x[index] = value`` writes in place)."""
+    index = _index_arrays(index)
+    try:
+        np.broadcast_to(np.empty(np.shape(value.data if isinstance(value, Tensor) else value)),
+                        np.shape(a.data[index]))
+    except (IndexError, ValueError, TypeError) as error:
+        raise IndexError(f"setitem: cannot write a value of shape {np.shape(value)} at index "
+                         f"{index!r} of shape {a.shape}: {error}") from None
+    return SetItem.apply(a, value, index=index)
 
 
 def cat(tensors, dim=0):

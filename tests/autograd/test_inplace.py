@@ -218,3 +218,29 @@ def test_sgd_written_with_in_place_operators_trains_a_model():
     assert losses[-1] < 0.1 * losses[0]
     assert not np.array_equal(model[0].weight.data, first_weight)
     assert model[0].weight._version == 60
+
+
+def test_setitem_follows_the_in_place_rules():
+    w = Tensor(np.zeros(3), requires_grad=True)
+    with pytest.raises(RuntimeError, match="^setitem: a leaf tensor that requires grad"):
+        w[0] = 1.0
+    with no_grad():
+        w[0] = 1.0
+    assert w.tolist() == [1.0, 0.0, 0.0] and w._version == 1
+    # on a result: recorded, and x[i] = x[i] + v is the way to write x[i] += v
+    x = Tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    rows = Tensor(np.ones((2, 2)), requires_grad=True) * 2
+    with pytest.raises(RuntimeError, match=r"add_: in-place change of a view.*x\[i\] = x\[i\]"):
+        rows[0] += 1.0  # rows[0] is a view of rows
+    h = x * 2
+    h[0] = h[0] * 10
+    np.testing.assert_array_equal(h.data, [20.0, 4.0, 6.0])
+    h.sum().backward()
+    np.testing.assert_array_equal(x.grad, [20.0, 2.0, 2.0])
+    # one element of a 1-D tensor is a copy (NumPy's rule), not a view: += works there
+    x.grad = None
+    h = x * 2
+    h[1] += 5.0
+    np.testing.assert_array_equal(h.data, [2.0, 9.0, 6.0])
+    (h * h).sum().backward()
+    np.testing.assert_array_equal(x.grad, [8.0, 36.0, 24.0])

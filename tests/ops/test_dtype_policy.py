@@ -54,7 +54,8 @@ KEEPS_INTEGERS = {
     "maximum": lambda t: md.maximum(t, 3), "sum": lambda t: t.sum(dim=1),
     "max": lambda t: t.max(), "min": lambda t: t.min(dim=0).values, "amax": lambda t: t.amax(),
     "relu": lambda t: t.relu(), "matmul": lambda t: t @ t.T, "reshape": lambda t: t.view(3, 2),
-    "getitem": lambda t: t[:, 1], "cat": lambda t: md.cat([t, t]), "repeat": lambda t: t.repeat(2, 1),
+    "getitem": lambda t: t[:, 1], "cat": lambda t: md.cat([t, t]),
+    "repeat": lambda t: t.repeat(2, 1),
     "gather": lambda t: t.gather(1, np.array([[0], [2]])), "sort": lambda t: t.sort().values,
     "topk": lambda t: t.topk(2).values, "where": lambda t: md.where(t > 2, t, 0),
 }

@@ -390,3 +390,41 @@ def test_t_clone_contiguous_view_as_expand_as():
     check_op(lambda t: t.view_as(Tensor(np.zeros((2, 6)))), lambda a: a.reshape(2, 6), [a])
     check_op(lambda t: t.expand_as(Tensor(np.zeros((3, 2, 4)))),
              lambda a: np.stack([a, a, a]), [normal(2, 4)])
+
+
+# ---- setitem ------------------------------------------------------------------------
+def setitem_reference(a, index, value):
+    out = a.copy()
+    out[index] = value
+    return out
+
+
+@pytest.mark.parametrize("index, value_shape", [
+    ((slice(1, 3),), (2, 4)), ((slice(None), 2), (3,)), ((1,), (4,)), ((1,), ()),
+    ((np.array([0, 2]),), (2, 4)), ((slice(None), np.array([3, 0])), (1, 2)),
+])
+def test_setitem_values_and_gradients(index, value_shape):
+    a, value = normal(3, 4), normal(*value_shape)
+    check_op(lambda t, v: S.setitem(t, index, v),
+             lambda a, v: setitem_reference(a, index, v), [a, value])
+
+
+def test_setitem_with_a_mask_and_with_repeated_positions():
+    a = normal(3, 4)
+    mask = a > 0
+    check_op(lambda t: S.setitem(t, mask, 0.0), lambda a: np.where(mask, 0.0, a), [a])
+    # repeated positions: the last write wins, and only it gets the gradient
+    value = normal(3, 4)
+    index = (np.array([1, 1, 0]),)
+    check_op(lambda t, v: S.setitem(t, index, v),
+             lambda a, v: setitem_reference(a, index, v), [a, value])
+
+
+def test_setitem_as_pytorch_code_writes_it():
+    x = md.tensor([1.0, -2.0, 3.0, -4.0])
+    x[x < 0] = 0.0
+    x[0] = 9
+    assert x.tolist() == [9.0, 0.0, 3.0, 0.0] and x._version == 2
+    with pytest.raises(IndexError, match=r"setitem: cannot write a value of shape \(3,\)"):
+        x[:2] = np.ones(3)
+    assert x._version == 2
