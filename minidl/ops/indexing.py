@@ -10,7 +10,7 @@ For ``dim = 1`` of a 3-D tensor (PyTorch's definitions, the other dims alike):
 dimension but ``dim``; its entries lie in [0, a.shape[dim]). Gather and
 scatter_add are each other's backward: gather reads, so its gradient is added
 back where it was read from; scatter_add adds, so src's gradient is read from
-where it went. Index arrays are copied, so changing the user's array later
+where it went. Scatter is ``setitem`` at the positions that ``index`` names. Index arrays are copied, so changing the user's array later
 cannot change a gradient.
 """
 
@@ -22,6 +22,7 @@ from minidl.autograd.function import Function
 from minidl.autograd.tensor import Tensor
 from minidl.ops.checks import normalize_dim
 from minidl.ops.elementwise import where
+from minidl.ops.shape import setitem
 
 
 def _positions(index: np.ndarray, dim: int) -> tuple:
@@ -32,8 +33,9 @@ def _positions(index: np.ndarray, dim: int) -> tuple:
     return tuple(grid)
 
 
-def _leading(src: np.ndarray, shape: tuple) -> np.ndarray:
-    """The corner of ``src`` that an index of ``shape`` uses (index may be smaller than src)."""
+def _leading(src, shape: tuple):
+    """The corner of ``src`` (an array or a Tensor) that an index of ``shape`` uses (index
+    may be smaller than src)."""
     return src[tuple(slice(0, n) for n in shape)]
 
 
@@ -66,36 +68,6 @@ class ScatterAdd(Function):
             grad_src = np.zeros(ctx.src_shape, dtype=grad.dtype)
             _leading(grad_src, ctx.index_shape)[...] = grad[ctx.positions]
         return grad, grad_src
-
-
-class Scatter(Function):
-    """out = a, then out[positions] = src (a tensor or a number).
-
-    Where ``index`` repeats a position, the last write wins (NumPy's rule), and only that
-    src element gets the gradient: dL/dsrc = g[positions] for the winners, else 0;
-    dL/da = g, except 0 at the overwritten positions.
-    """
-
-    def forward(ctx, a, src, index=None, dim=0):
-        positions = _positions(index, dim)
-        values = _leading(src, index.shape) if np.ndim(src) else src
-        out = np.array(a, copy=True)
-        out[positions] = values
-        # Which src element won each written position (written with the same last-wins rule).
-        writer = np.full(a.shape, -1)
-        writer[positions] = np.arange(index.size).reshape(index.shape)
-        ctx.positions, ctx.src_shape = positions, np.shape(src)
-        ctx.won = writer[positions] == np.arange(index.size).reshape(index.shape)
-        return out
-
-    def backward(ctx, grad):
-        grad_a = np.array(grad, copy=True)
-        grad_a[ctx.positions] = 0
-        grad_src = None
-        if ctx.needs_input_grad[1]:
-            grad_src = np.zeros(ctx.src_shape, dtype=grad.dtype)
-            _leading(grad_src, ctx.won.shape)[...] = np.where(ctx.won, grad[ctx.positions], 0)
-        return grad_a, grad_src
 
 
 class CopyInto(Function):
@@ -149,9 +121,15 @@ def scatter_add(a, dim, index, src):
 
 
 def scatter(a, dim, index, src):
-    """A copy of ``a`` with src[j] (or the number ``src``) written at index[j] along ``dim``."""
+    """A copy of ``a`` with src[j] (or the number ``src``) written at index[j] along ``dim``.
+
+    A composite: ``a[positions] = src`` (``setitem``), so where ``index`` repeats a position
+    the last write wins and only that src element gets the gradient.
+    """
     d, idx = _checked_index("scatter", a, dim, index, src)
-    return Scatter.apply(a, src, index=idx, dim=d)
+    if np.ndim(src):  # only the corner of src that index covers is written
+        src = _leading(src, idx.shape)
+    return setitem(a, _positions(idx, d), src)
 
 
 def masked_fill(a, mask, value):
