@@ -10,8 +10,8 @@ For ``dim = 1`` of a 3-D tensor (PyTorch's definitions, the other dims alike):
 dimension but ``dim``; its entries lie in [0, a.shape[dim]). Gather and
 scatter_add are each other's backward: gather reads, so its gradient is added
 back where it was read from; scatter_add adds, so src's gradient is read from
-where it went. Scatter is ``setitem`` at the positions that ``index`` names. Index arrays are copied, so changing the user's array later
-cannot change a gradient.
+where it went. Scatter is ``setitem`` at the positions that ``index`` names.
+Index arrays are copied, so changing the user's array later cannot change a gradient.
 """
 
 from __future__ import annotations
