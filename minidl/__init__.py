@@ -57,6 +57,10 @@ from minidl.ops.activation import log_softmax, relu, sigmoid, softmax, tanh
 from minidl.ops.elementwise import (
     abs,
     add,
+    bitwise_and,
+    bitwise_not,
+    bitwise_or,
+    bitwise_xor,
     clamp,
     cos,
     div,

@@ -359,8 +359,39 @@ class Tensor:
     def __abs__(self):
         return abs(self)
 
+    def __and__(self, other):
+        return bitwise_and(self, other)
+
+    def __rand__(self, other):
+        return bitwise_and(other, self)
+
+    def __or__(self, other):
+        return bitwise_or(self, other)
+
+    def __ror__(self, other):
+        return bitwise_or(other, self)
+
+    def __xor__(self, other):
+        return bitwise_xor(self, other)
+
+    def __rxor__(self, other):
+        return bitwise_xor(other, self)
+
+    def __invert__(self):
+        return bitwise_not(self)
+
     def __getitem__(self, index):
         return getitem(self, index)
+
+    def __iter__(self):
+        """The sub-tensors along the first dimension (a 0-d tensor cannot be iterated)."""
+        if self.data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (getitem(self, i) for i in range(len(self.data)))
+
+    def __contains__(self, element) -> bool:
+        """``value in t``: whether some element equals it (as PyTorch)."""
+        return bool(eq(self, element).data.any())
 
     def __setitem__(self, index, value):
         """``x[index] = value``: an in-place write (autograd/inplace.py has the rules)."""
@@ -690,6 +721,10 @@ from minidl.ops.activation import log_softmax, relu, sigmoid, softmax, tanh  # n
 from minidl.ops.elementwise import (  # noqa: E402
     abs,
     add,
+    bitwise_and,
+    bitwise_not,
+    bitwise_or,
+    bitwise_xor,
     cast,
     clamp,
     cos,

@@ -394,13 +394,17 @@ def where(condition, a, b):
 # ---- comparisons: element-wise, bool tensors, no gradient --------------------------------
 def _without_grad(ufunc, op: str, a, b) -> Tensor:
     """``ufunc`` on the values of a and b (Tensors, arrays or numbers), as a Tensor without
-    gradient; if the shapes do not broadcast, say which op and shapes."""
+    gradient; if the shapes do not broadcast or the dtypes do not fit, say which op."""
+    a_data = a.data if isinstance(a, Tensor) else a
+    b_data = b.data if isinstance(b, Tensor) else b
     try:
-        return Tensor(ufunc(a.data if isinstance(a, Tensor) else a,
-                            b.data if isinstance(b, Tensor) else b))
+        return Tensor(ufunc(a_data, b_data))
     except ValueError:
         _check_broadcast(op, a, b)
         raise
+    except TypeError:
+        raise TypeError(f"{op}: not defined for dtypes {np.result_type(a_data)} and "
+                        f"{np.result_type(b_data)}") from None
 
 
 def eq(a, b):
@@ -431,6 +435,29 @@ def gt(a, b):
 def ge(a, b):
     """a >= b element-wise (bool)."""
     return _without_grad(np.greater_equal, "ge", a, b)
+
+
+def bitwise_and(a, b):
+    """a & b element-wise: logical and of bool masks, bitwise and of integers."""
+    return _without_grad(np.bitwise_and, "bitwise_and", a, b)
+
+
+def bitwise_or(a, b):
+    """a | b element-wise: logical or of bool masks, bitwise or of integers."""
+    return _without_grad(np.bitwise_or, "bitwise_or", a, b)
+
+
+def bitwise_xor(a, b):
+    """a ^ b element-wise: logical xor of bool masks, bitwise xor of integers."""
+    return _without_grad(np.bitwise_xor, "bitwise_xor", a, b)
+
+
+def bitwise_not(a):
+    """~a element-wise: logical not of a bool mask, bitwise not of integers."""
+    data = a.data if isinstance(a, Tensor) else np.asarray(a)
+    if data.dtype.kind not in "biu":
+        raise TypeError(f"bitwise_not: expected a bool or integer tensor, got dtype {data.dtype}")
+    return Tensor(np.invert(data))
 
 
 def cast(a, dtype):

@@ -352,3 +352,12 @@ def test_repr():
     assert repr(x * 2) == "tensor([2.], grad_fn=<Mul>)"
     assert repr(Tensor(np.array([1.0]))) == "tensor([1.], dtype=float64)"
     assert repr(Tensor([1, 2])) == "tensor([1, 2], dtype=int64)"
+
+
+def test_iteration_and_membership_as_pytorch():
+    t = Tensor(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    rows = list(t)
+    assert len(rows) == 2 and rows[1].tolist() == [3.0, 4.0]
+    with pytest.raises(TypeError, match="iteration over a 0-d tensor"):
+        list(Tensor(1.0))
+    assert 3.0 in t and 5.0 not in t and Tensor(2.0) in t

@@ -294,3 +294,20 @@ def test_accuracy_idiom_of_pytorch_code():
     correct = (logits.argmax(1) == labels).sum().item()
     assert correct == 2
     assert (logits.argmax(dim=1) == labels).float().mean().item() == pytest.approx(2 / 3)
+
+
+def test_mask_operators_and_bitwise_ops():
+    a = md.tensor([True, True, False, False])
+    b = md.tensor([True, False, True, False])
+    assert (a & b).tolist() == [True, False, False, False]
+    assert (a | b).tolist() == [True, True, True, False]
+    assert (a ^ b).tolist() == [False, True, True, False]
+    assert (~a).tolist() == [False, False, True, True]
+    assert (np.array([True, False, True, False]) & b).tolist() == [True, False, True, False]
+    x = md.tensor([1.0, -2.0, 3.0])
+    assert x[(x > 0) & (x < 2)].tolist() == [1.0] and x[~(x > 0)].tolist() == [-2.0]
+    assert (md.tensor([6, 3]) & 5).tolist() == [4, 1] and (~md.tensor([0])).tolist() == [-1]
+    with pytest.raises(TypeError, match="bitwise_and: not defined for dtypes float32 and bool"):
+        x & (x > 0)
+    with pytest.raises(TypeError, match="bitwise_not: expected a bool or integer tensor"):
+        ~x
