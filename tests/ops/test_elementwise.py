@@ -310,4 +310,4 @@ def test_mask_operators_and_bitwise_ops():
     with pytest.raises(TypeError, match="bitwise_and: not defined for dtypes float32 and bool"):
         x & (x > 0)
     with pytest.raises(TypeError, match="bitwise_not: expected a bool or integer tensor"):
-        ~x
+        ~x  # noqa: B018
