@@ -51,7 +51,7 @@ from minidl.autograd.tensor import Tensor
 from minidl.nn import init
 from minidl.nn.module import Module, Parameter
 from minidl.ops.activation import relu, sigmoid, tanh
-from minidl.ops.dropout import _check_p, dropout
+from minidl.ops.dropout import check_dropout_p, dropout
 from minidl.ops.elementwise import where
 from minidl.ops.matmul import matmul
 from minidl.ops.shape import cat, permute, split, squeeze, stack, unsqueeze
@@ -551,7 +551,7 @@ class RNNBase(Module):
                              ("num_layers", num_layers)):
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name}: {label} must be a positive int, got {value!r}")
-        _check_p(dropout, name)
+        check_dropout_p(dropout, name)
         self.mode = mode
         self.input_size, self.hidden_size = int(input_size), int(hidden_size)
         self.num_layers = int(num_layers)
