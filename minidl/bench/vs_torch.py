@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import os
+import resource
 import statistics
 import time
 from collections.abc import Callable
@@ -356,12 +357,36 @@ def compare(workloads, torch, repeat: int) -> dict:
     return ratios
 
 
-def _load() -> str:
-    """The 1-minute load average (how busy the machine was), or '?' where unknown."""
-    try:
-        return f"{os.getloadavg()[0]:.2f}"
-    except OSError:
-        return "?"
+class MachineLoad:
+    """How much of the machine other processes used while the table was measured.
+
+    From /proc/stat (all CPU time spent busy) minus this process's own CPU time and its
+    children's (getrusage); Linux only, else nothing is printed.
+    """
+
+    def __init__(self):
+        self.start = self._read()
+
+    @staticmethod
+    def _read():
+        try:
+            with open("/proc/stat") as f:
+                fields = [int(v) for v in f.readline().split()[1:]]
+        except OSError:
+            return None
+        busy = (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+        own = sum(getattr(resource.getrusage(who), field)
+                  for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+                  for field in ("ru_utime", "ru_stime"))
+        return busy, own, time.perf_counter()
+
+    def others_share(self) -> float | None:
+        """The fraction of all cores that other processes kept busy since __init__."""
+        end = self._read()
+        if self.start is None or end is None:
+            return None
+        busy, own, wall = (b - a for a, b in zip(self.start, end))
+        return max(0.0, busy - own) / (wall * (os.cpu_count() or 1))
 
 
 def run(quick: bool = False, only=None) -> None:
@@ -373,7 +398,7 @@ def run(quick: bool = False, only=None) -> None:
     repeat = 3 if quick else 11
     print(f"minidl vs PyTorch {torch.__version__} (CPU), float32, 2 threads each; NumPy "
           f"{np.__version__}; matmul 1024^3 at {matmul_gflops(repeat=3):.0f} GFLOP/s here")
-    print(f"load average at the start: {_load()}")
+    load = MachineLoad()
     print("ratio = minidl time / PyTorch time, medians of interleaved runs "
           f"({repeat} each); lower is better")
     workloads = [w for w in WORKLOADS if only is None or only.lower() in w.name.lower()]
@@ -385,5 +410,9 @@ def run(quick: bool = False, only=None) -> None:
     if only is None or "lesson" in only:
         print()
         lesson02.run(torch, quick=quick)
-    print(f"\nload average at the end: {_load()} (on 2 cores, above 1 means others were "
-          "running: trust the ratios more than the times)")
+    others = load.others_share()
+    if others is not None:
+        busy = "  The machine was busy: trust the ratios more than the times, and re-run on a " \
+               "quiet machine." if others > 0.1 else ""
+        print(f"\nother processes used {others:.0%} of the {os.cpu_count()} cores during this "
+              f"run.{busy}")

@@ -39,7 +39,13 @@ from minidl.utils.jit import njit
 def window_max(x, index_h, count_h, index_w, count_w, out, argmax):
     """out[n, c, oy, ox] = max_{a < count_h[oy], b < count_w[ox]} x[n, c, index_h[oy, a],
     index_w[ox, b]]; argmax[n, c, oy, ox] = iy * W + ix of the first maximum (a NaN wins,
-    as in PyTorch, so NaNs propagate).
+    the last one if several, as in PyTorch, so NaNs propagate).
+
+    The loop over a window starts from its first tap and keeps the larger value with a
+    select (``best = value if bigger else best``) that the CPU runs without a branch;
+    written as ``if value > best or isnan(value)`` it mispredicts on random data and
+    runs several times slower. NaNs are rare, so a window is scanned again for them only
+    when one was seen.
 
     x: [N, C, H, W];  out, argmax: [N, C, Hout, Wout].
     """
@@ -47,18 +53,28 @@ def window_max(x, index_h, count_h, index_w, count_w, out, argmax):
     out_h, out_w = out.shape[2], out.shape[3]
     for n in range(N):
         for c in range(C):
+            plane = x[n, c]
             for oy in range(out_h):
                 for ox in range(out_w):
-                    best = -np.inf
-                    best_index = index_h[oy, 0] * W + index_w[ox, 0]
+                    iy, ix = index_h[oy, 0], index_w[ox, 0]
+                    best, best_index = plane[iy, ix], iy * W + ix
+                    saw_nan = False
                     for a in range(count_h[oy]):
                         iy = index_h[oy, a]
                         for b in range(count_w[ox]):
                             ix = index_w[ox, b]
-                            value = x[n, c, iy, ix]
-                            if value > best or np.isnan(value):
-                                best = value
-                                best_index = iy * W + ix
+                            value = plane[iy, ix]
+                            bigger = value > best
+                            best = value if bigger else best
+                            best_index = iy * W + ix if bigger else best_index
+                            saw_nan |= value != value
+                    if saw_nan:  # the last NaN of the window wins
+                        for a in range(count_h[oy]):
+                            iy = index_h[oy, a]
+                            for b in range(count_w[ox]):
+                                ix = index_w[ox, b]
+                                if np.isnan(plane[iy, ix]):
+                                    best, best_index = plane[iy, ix], iy * W + ix
                     out[n, c, oy, ox] = best
                     argmax[n, c, oy, ox] = best_index
 

@@ -135,33 +135,34 @@ class LayerNormFunction(Function):
 
 
 class GroupNormFunction(Function):
-    """Group norm: x: [N, C, *] standardized over each (sample, group of C/G channels), affine
-    per channel."""
+    """Group norm of x: [N, C, M] (M = spatial positions), G groups of C/G channels, fused:
+    one numba kernel each way over x viewed as [N, G, C/G, M] (minidl/kernels/norm.py)."""
 
     def forward(ctx, x, weight, bias, num_groups=1, eps=1e-5):
         N, C = x.shape[:2]
-        xhat, invstd = _standardize_rows(x.reshape(N * num_groups, -1), eps)
-        xhat_c = xhat.reshape(N, C, -1)  # per channel, to apply the per-channel affine
-        out = xhat_c if weight is None else xhat_c * weight[:, None]
-        if bias is not None:
-            out = out + bias[:, None]
-        ctx.save_for_backward(xhat, invstd, weight)
+        G = num_groups
+        x4 = np.ascontiguousarray(x).reshape(N, G, C // G, -1)
+        w = np.ones(C) if weight is None else weight
+        b = np.zeros(C) if bias is None else bias
+        w, b = (v.astype(x.dtype, copy=False).reshape(G, C // G) for v in (w, b))
+        out = np.empty_like(x4)
+        mean, invstd = np.empty((N, G)), np.empty((N, G))
+        kernels.group_norm_forward(x4, w, b, float(eps), out, mean, invstd)
+        ctx.save_for_backward(x4, w, mean, invstd)
         ctx.shape = x.shape
-        return out.reshape(x.shape).astype(x.dtype, copy=False)
+        return out.reshape(x.shape)
 
     def backward(ctx, grad):
-        xhat, invstd, weight = ctx.saved_tensors
+        x4, w, mean, invstd = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad
-        N, C = ctx.shape[:2]
-        g3 = grad.reshape(N, C, -1)
-        grad_w = np.einsum("ncm,ncm->c", g3, xhat.reshape(N, C, -1)) if need_w else None
-        grad_b = g3.sum(axis=(0, 2)) if need_b else None
-        grad_x = None
-        if need_x:
-            gxhat = g3 if weight is None else g3 * weight[:, None]
-            grad_x = _standardize_rows_backward(gxhat.reshape(xhat.shape), xhat, invstd)
-            grad_x = grad_x.reshape(ctx.shape)
-        return grad_x, grad_w, grad_b
+        g4 = np.ascontiguousarray(grad, dtype=x4.dtype).reshape(x4.shape)
+        dx = np.empty_like(x4) if need_x else np.empty((0, 0, 0, 0), x4.dtype)
+        sum_g, sum_gxhat = np.empty(x4.shape[:3]), np.empty(x4.shape[:3])
+        kernels.group_norm_backward(g4, x4, w, mean, invstd, dx, sum_g, sum_gxhat, need_x)
+        C = w.size
+        return (dx.reshape(ctx.shape) if need_x else None,
+                sum_gxhat.sum(axis=0).reshape(C) if need_w else None,
+                sum_g.sum(axis=0).reshape(C) if need_b else None)
 
 
 # ---- argument checks --------------------------------------------------------

@@ -104,6 +104,33 @@ def test_group_norm_matches_formula_and_gradcheck(shape, groups):
     check_op(lambda x, w, b: F.group_norm(x, groups, w, b), ref, [x, w, b])
 
 
+def group_norm_composite(x, groups, w, b, eps=EPS):
+    """Group norm written with minidl's primitives (reshape, mean, sqrt, ...): the readable
+    reference the fused GroupNormFunction is held against."""
+    N, C = x.shape[:2]
+    grouped = x.reshape(N, groups, -1)
+    mean = grouped.mean(dim=2, keepdim=True)
+    var = ((grouped - mean) ** 2).mean(dim=2, keepdim=True)
+    xhat = ((grouped - mean) / (var + eps).sqrt()).reshape(*x.shape)
+    shape = (1, C) + (1,) * (x.ndim - 2)
+    return xhat * w.reshape(*shape) + b.reshape(*shape)
+
+
+@pytest.mark.parametrize("shape, groups", [((3, 6, 4, 5), 3), ((2, 4, 7), 4), ((2, 4), 1)])
+def test_fused_group_norm_matches_the_composite_in_values_and_gradients(shape, groups):
+    arrays = [RNG.standard_normal(shape) * 2 + 1, RNG.standard_normal(shape[1]),
+              RNG.standard_normal(shape[1])]
+    grad = RNG.standard_normal(shape)
+    results = []
+    for fn in (F.group_norm, group_norm_composite):
+        x, w, b = (Tensor(a, requires_grad=True) for a in arrays)
+        y = fn(x, groups, w, b)
+        y.backward(grad)
+        results.append([y.data, x.grad, w.grad, b.grad])
+    for fused, composite in zip(*results):
+        np.testing.assert_allclose(fused, composite, rtol=1e-10, atol=1e-12)
+
+
 def test_group_norm_with_one_group_is_layer_norm_over_c_h_w():
     x = Tensor(RNG.standard_normal((2, 3, 4, 5)))
     np.testing.assert_allclose(F.group_norm(x, 1).data, F.layer_norm(x, (3, 4, 5)).data)
