@@ -222,7 +222,7 @@ def _check_channels(op, x, weight, bias, groups, in_per_group_axis):
     return cin, cout
 
 
-def _common_dtype(*arrays):
+def common_dtype(*arrays):
     """Inputs of mixed float types are computed in the widest one."""
     return np.result_type(*[a.dtype for a in arrays if a is not None])
 
@@ -256,8 +256,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
                          f"padding {padding})")
     out_hw = (conv_output_size(H, kh, stride[0], padding[0], dilation[0]),
               conv_output_size(W, kw, stride[1], padding[1], dilation[1]))
-    dtype = _common_dtype(input, weight, bias)
-    input, weight, bias = (_cast(t, dtype) for t in (input, weight, bias))
+    dtype = common_dtype(input, weight, bias)
+    input, weight, bias = (cast_to(t, dtype) for t in (input, weight, bias))
     window = (kh, kw) + stride + padding + dilation
     return Conv2dFunction.apply(input, weight, bias, window=window, groups=int(groups),
                                 out_hw=out_hw)
@@ -290,14 +290,14 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
         raise ValueError(f"{op}: the output would be {out_hw[0]}x{out_hw[1]} for input "
                          f"{tuple(input.shape)}, weight {tuple(weight.shape)}, stride {stride}, "
                          f"padding {padding}, dilation {dilation}")
-    dtype = _common_dtype(input, weight, bias)
-    input, weight, bias = (_cast(t, dtype) for t in (input, weight, bias))
+    dtype = common_dtype(input, weight, bias)
+    input, weight, bias = (cast_to(t, dtype) for t in (input, weight, bias))
     window = (kh, kw) + stride + padding + dilation
     return ConvTranspose2dFunction.apply(input, weight, bias, window=window, groups=int(groups),
                                          out_hw=out_hw)
 
 
-def _cast(t, dtype):
+def cast_to(t, dtype):
     """Cast a Tensor (differentiably) or array to ``dtype``; None stays None."""
     if t is None or t.dtype == dtype:
         return t
