@@ -38,6 +38,7 @@ import numpy as np
 from minidl.autograd.function import Function
 from minidl.autograd.tensor import Tensor
 from minidl.kernels import conv as kernels
+from minidl.ops.checks import check_float, kernel_array
 
 # im2col buffer per chunk of images: about half of one core's L2 cache.
 _CHUNK_BYTES = 1 << 20
@@ -133,8 +134,8 @@ def _weight_grad(image, plane, window, groups, w_shape):
 class Conv2dFunction(Function):
     """y = conv2d(x, w) + b; backward gives dL/dx only when x needs it (ctx.needs_input_grad)."""
 
-    def forward(ctx, x, weight, bias, window=None, groups=1, out_hw=None):
-        x = np.ascontiguousarray(x)
+    def forward(ctx, x, weight, bias, window=None, groups=1, out_hw=None, op="conv2d"):
+        x = kernel_array(x, op)
         ctx.save_for_backward(x, weight)
         ctx.window, ctx.groups = window, groups
         y = _correlate(x, weight, window, groups, out_hw)
@@ -155,8 +156,9 @@ class Conv2dFunction(Function):
 class ConvTranspose2dFunction(Function):
     """y = conv_transpose2d(x, w) + b = col2im(W^T @ x) + b: the adjoint of conv2d in its input."""
 
-    def forward(ctx, x, weight, bias, window=None, groups=1, out_hw=None):
-        x = np.ascontiguousarray(x)
+    def forward(ctx, x, weight, bias, window=None, groups=1, out_hw=None,
+                op="conv_transpose2d"):
+        x = kernel_array(x, op)
         ctx.save_for_backward(x, weight)
         ctx.window, ctx.groups = window, groups
         y = _correlate_adjoint(x, weight, window, groups, x.shape[:1] + (weight.shape[1] * groups,)
@@ -176,11 +178,22 @@ class ConvTranspose2dFunction(Function):
 
 
 # ---- argument checks --------------------------------------------------------
+def is_int(value) -> bool:
+    """A Python or NumPy integer, and not a bool (True is an int to Python, not a size)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
 def pair_arg(value, name: str, op: str, minimum: int) -> tuple:
     """An int or a pair of ints -> (h, w), each >= minimum (raises naming ``op`` otherwise)."""
-    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
-        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+    if is_int(value):
+        pair = (value, value)
+    elif isinstance(value, (tuple, list)):
+        pair = tuple(value)
+    else:
+        pair = None
+    if pair is None or len(pair) != 2 or not all(is_int(v) for v in pair):
+        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r} "
+                        f"({type(value).__name__})")
     if min(pair) < minimum:
         raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}")
     return int(pair[0]), int(pair[1])
@@ -222,6 +235,13 @@ def _check_channels(op, x, weight, bias, groups, in_per_group_axis):
     return cin, cout
 
 
+def _check_floats(op, input, weight, bias) -> None:
+    """The dtype policy (minidl/ops/checks.py): floating-point input, weight and bias."""
+    for name, t in (("input", input), ("weight", weight), ("bias", bias)):
+        if t is not None:
+            check_float(t, op, name)
+
+
 def common_dtype(*arrays):
     """Inputs of mixed float types are computed in the widest one."""
     return np.result_type(*[a.dtype for a in arrays if a is not None])
@@ -242,6 +262,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     the channels into independent convolutions (groups = Cin: depthwise).
     """
     op = "conv2d"
+    _check_floats(op, input, weight, bias)
     stride = pair_arg(stride, "stride", op, 1)
     padding = pair_arg(padding, "padding", op, 0)
     dilation = pair_arg(dilation, "dilation", op, 1)
@@ -260,7 +281,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     input, weight, bias = (cast_to(t, dtype) for t in (input, weight, bias))
     window = (kh, kw) + stride + padding + dilation
     return Conv2dFunction.apply(input, weight, bias, window=window, groups=int(groups),
-                                out_hw=out_hw)
+                                out_hw=out_hw, op=op)
 
 
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
@@ -273,6 +294,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     it picks one of the input sizes that a stride-s conv2d maps to the same H.
     """
     op = "conv_transpose2d"
+    _check_floats(op, input, weight, bias)
     stride = pair_arg(stride, "stride", op, 1)
     padding = pair_arg(padding, "padding", op, 0)
     dilation = pair_arg(dilation, "dilation", op, 1)
@@ -294,7 +316,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     input, weight, bias = (cast_to(t, dtype) for t in (input, weight, bias))
     window = (kh, kw) + stride + padding + dilation
     return ConvTranspose2dFunction.apply(input, weight, bias, window=window, groups=int(groups),
-                                         out_hw=out_hw)
+                                         out_hw=out_hw, op=op)
 
 
 def cast_to(t, dtype):

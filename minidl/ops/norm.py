@@ -39,6 +39,7 @@ import numpy as np
 from minidl.autograd.function import Function
 from minidl.autograd.tensor import Tensor
 from minidl.kernels import norm as kernels
+from minidl.ops.checks import check_float, kernel_array
 
 
 class BatchNormFunction(Function):
@@ -47,8 +48,9 @@ class BatchNormFunction(Function):
     def forward(ctx, x, weight, bias, running_mean=None, running_var=None, training=True,
                 momentum=0.1, eps=1e-5):
         N, C = x.shape[:2]
-        x3 = np.ascontiguousarray(x).reshape(N, C, -1)
-        count = N * x3.shape[2]
+        M = int(np.prod(x.shape[2:]))  # explicit sizes: N may be 0
+        x3 = kernel_array(x, "batch_norm").reshape(N, C, M)
+        count = N * M
         if training:
             mean, var = np.empty(C), np.empty(C)
             kernels.channel_stats(x3, mean, var)
@@ -65,7 +67,7 @@ class BatchNormFunction(Function):
         b = np.zeros(C) if bias is None else bias.astype(np.float64)
         scale = w * invstd  # y = scale * x + (b - mean * scale)
         out = np.empty_like(x3)
-        kernels.channel_affine(x3, scale.astype(x.dtype), (b - mean * scale).astype(x.dtype), out)
+        kernels.channel_affine(x3, scale.astype(x3.dtype), (b - mean * scale).astype(x3.dtype), out)
         ctx.save_for_backward(x3, mean, invstd, scale)
         ctx.training, ctx.count, ctx.shape = training, count, x.shape
         return out.reshape(x.shape)
@@ -138,13 +140,14 @@ class GroupNormFunction(Function):
     """Group norm of x: [N, C, M] (M = spatial positions), G groups of C/G channels, fused:
     one numba kernel each way over x viewed as [N, G, C/G, M] (minidl/kernels/norm.py)."""
 
-    def forward(ctx, x, weight, bias, num_groups=1, eps=1e-5):
+    def forward(ctx, x, weight, bias, num_groups=1, eps=1e-5, op="group_norm"):
         N, C = x.shape[:2]
         G = num_groups
-        x4 = np.ascontiguousarray(x).reshape(N, G, C // G, -1)
+        M = int(np.prod(x.shape[2:]))  # explicit sizes: N may be 0
+        x4 = kernel_array(x, op).reshape(N, G, C // G, M)
         w = np.ones(C) if weight is None else weight
         b = np.zeros(C) if bias is None else bias
-        w, b = (v.astype(x.dtype, copy=False).reshape(G, C // G) for v in (w, b))
+        w, b = (v.astype(x4.dtype, copy=False).reshape(G, C // G) for v in (w, b))
         out = np.empty_like(x4)
         mean, invstd = np.empty((N, G)), np.empty((N, G))
         kernels.group_norm_forward(x4, w, b, float(eps), out, mean, invstd)
@@ -177,11 +180,6 @@ def _check_vector(op, name, v, C, x):
                          f"(input {tuple(x.shape)}), got {tuple(v.shape)}")
 
 
-def _check_float(op, x):
-    if x.dtype.kind != "f":
-        raise TypeError(f"{op}: expected a floating-point input, got {x.dtype}")
-
-
 # ---- functional forms -------------------------------------------------------
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
                momentum=0.1, eps=1e-5):
@@ -197,7 +195,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if input.ndim not in (2, 3, 4):
         raise ValueError(f"{op}: expected input [N, C], [N, C, L] or [N, C, H, W], got shape "
                          f"{tuple(input.shape)}")
-    _check_float(op, input)
+    check_float(input, op)
     C = input.shape[1]
     rm, rv = _array(running_mean), _array(running_var)
     for name, v in (("running_mean", rm), ("running_var", rv), ("weight", weight),
@@ -219,7 +217,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     input: [*, *normalized_shape];  weight, bias: normalized_shape or None.
     """
     op = "layer_norm"
-    _check_float(op, input)
+    check_float(input, op)
     shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) \
         else tuple(normalized_shape)
     k = len(shape)
@@ -239,10 +237,14 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     input: [N, C, *];  weight, bias: [C] or None.  num_groups = 1 normalizes over (C, H, W)
     like layer norm (but with a per-channel affine); num_groups = C is instance norm.
     """
-    op = "group_norm"
+    return _group_norm("group_norm", input, num_groups, weight, bias, eps)
+
+
+def _group_norm(op, input, num_groups, weight, bias, eps):
+    """group_norm, its errors naming ``op`` (group_norm, or instance_norm that calls it)."""
     if input.ndim < 2:
         raise ValueError(f"{op}: expected input [N, C, *], got shape {tuple(input.shape)}")
-    _check_float(op, input)
+    check_float(input, op)
     C = input.shape[1]
     if not isinstance(num_groups, (int, np.integer)) or num_groups < 1 or C % num_groups:
         raise ValueError(f"{op}: num_groups={num_groups!r} must be a positive divisor of the "
@@ -250,7 +252,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     for name, v in (("weight", weight), ("bias", bias)):
         _check_vector(op, name, v, C, input)
     return GroupNormFunction.apply(input, weight, bias, num_groups=int(num_groups),
-                                   eps=float(eps))
+                                   eps=float(eps), op=op)
 
 
 def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
@@ -261,7 +263,8 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     With running buffers and ``use_input_stats=True`` they are updated in place with the
     per-instance statistics averaged over the batch (unbiased variance, as PyTorch);
     ``use_input_stats=False`` normalizes with the running buffers (``batch_norm`` in
-    evaluation mode). A composite of the primitives above.
+    evaluation mode). A composite of the primitives above. An empty batch (N = 0) leaves the
+    running buffers as they are.
     """
     op = "instance_norm"
     if input.ndim < 3:
@@ -273,9 +276,11 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     rm, rv = _array(running_mean), _array(running_var)
     _check_vector(op, "running_mean", rm, C, input)
     _check_vector(op, "running_var", rv, C, input)
-    out = group_norm(input, C, weight, bias, eps)
-    x = _array(input).reshape(input.shape[0], C, -1).astype(np.float64)
-    M = x.shape[2]
+    out = _group_norm(op, input, C, weight, bias, eps)
+    N, M = input.shape[0], int(np.prod(input.shape[2:]))
+    if N == 0:  # an empty batch has no statistics to add to the running ones
+        return out
+    x = _array(input).reshape(N, C, M).astype(np.float64)
     if rm is not None:
         rm *= 1 - momentum
         rm += momentum * x.mean(axis=2).mean(axis=0)

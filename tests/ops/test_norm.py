@@ -7,6 +7,7 @@ import pytest
 import minidl.nn.functional as F
 from minidl import Tensor
 from minidl.testing import check_op
+from tests.ops.test_conv import check_dtype_policy, check_empty_batch
 
 RNG = np.random.default_rng(21)
 EPS = 1e-5
@@ -192,3 +193,41 @@ def test_bad_batch_norm_call_leaves_running_buffers_untouched():
     with pytest.raises(ValueError):
         F.batch_norm(_t(4, 3), rm, rv, _t(2), training=True)
     assert np.all(rm == 0) and np.all(rv == 1)
+
+
+# ---- the dtype policy and empty batches ----------------------------------------------------
+C3 = np.zeros(3), np.ones(3)
+NORM_OPS = {  # op name: (function of x, kernel-backed: float16 raises)
+    "batch_norm": (lambda x: F.batch_norm(x, None, None, training=True), True),
+    "group_norm": (lambda x: F.group_norm(x, 3, Tensor(np.ones(3)), Tensor(np.zeros(3))), True),
+    "layer_norm": (lambda x: F.layer_norm(x, x.shape[1:]), False),
+    "instance_norm": (lambda x: F.instance_norm(x), True),
+}
+
+
+@pytest.mark.parametrize("op", list(NORM_OPS))
+def test_norms_follow_the_dtype_policy(op):
+    fn, kernel_backed = NORM_OPS[op]
+    x = RNG.integers(0, 5, (2, 3, 4, 5))
+    if kernel_backed:
+        check_dtype_policy(op, fn, x)
+    else:  # NumPy computes float16 as it does
+        with pytest.raises(TypeError, match=rf"{op}: expected a floating-point input"):
+            fn(Tensor(x))
+
+
+@pytest.mark.parametrize("fn", [
+    lambda x: F.batch_norm(x, *C3, Tensor(np.ones(3)), Tensor(np.zeros(3)), training=False),
+    lambda x: F.group_norm(x, 3, Tensor(np.ones(3)), Tensor(np.zeros(3))),
+    lambda x: F.layer_norm(x, x.shape[1:]),
+    lambda x: F.instance_norm(x, *C3),
+], ids=["batch_norm_eval", "group_norm", "layer_norm", "instance_norm"])
+def test_norms_take_an_empty_batch(fn):
+    check_empty_batch(fn, (2, 3, 4, 5))
+
+
+def test_instance_norm_of_an_empty_batch_leaves_the_running_buffers():
+    rm, rv = np.zeros(3), np.ones(3)
+    F.instance_norm(Tensor(np.zeros((0, 3, 4, 4))), rm, rv)
+    np.testing.assert_array_equal(rm, 0)
+    np.testing.assert_array_equal(rv, 1)
