@@ -25,7 +25,8 @@ nearest / bilinear interpolation are these kernels with different tables.
 The loops are serial. A ``prange`` over the batch would be free of write races
 (each image is written by one thread; a prange over output pixels would not be,
 since the scatter-adds of neighbouring windows hit the same input pixel), but on
-2 cores, with OpenBLAS's threads spinning next to numba's, it measured slower.
+2 cores numba's threads compete with OpenBLAS's, which spin for a while after each
+matrix product (``python -m minidl.bench --vs-torch`` times the pools in a network).
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ def window_max(x, index_h, count_h, index_w, count_w, out, argmax):
 
     The loop over a window starts from its first tap and keeps the larger value with a
     select (``best = value if bigger else best``) that the CPU runs without a branch;
-    written as ``if value > best or isnan(value)`` it mispredicts on random data and
-    runs several times slower. NaNs are rare, so a window is scanned again for them only
+    written as ``if value > best or isnan(value)`` it is a branch that the CPU
+    mispredicts about half the time on random data. NaNs are rare, so a window is scanned again for them only
     when one was seen.
 
     x: [N, C, H, W];  out, argmax: [N, C, Hout, Wout].
@@ -99,8 +100,8 @@ def window_sum(x, index_h, weight_h, count_h, index_w, weight_w, count_w, out):
 
     The weights factor, so this is done in two passes per image plane (as A_h @ x @ A_w^T):
     first every input row is resampled along W into ``rows`` [H, Wout], then output row oy
-    is the weighted sum of its input rows of ``rows`` (a contiguous, vectorizable loop).
-    That is about 3x faster than summing the taps of each output pixel one by one.
+    is the weighted sum of its input rows of ``rows`` (a contiguous, vectorizable loop),
+    instead of summing the taps of each output pixel one by one.
 
     x: [N, C, H, W];  out: [N, C, Hout, Wout] (written).
     """

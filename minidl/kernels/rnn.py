@@ -3,8 +3,8 @@
 Per time step a fused layer does one matrix product (h(t-1) W_hh^T) and then the
 gate arithmetic on [B, G*H] arrays. The transcendental functions (tanh, and
 sigmoid written through it) are left to NumPy's ufuncs, which use SIMD; a call of
-tanh inside a numba loop goes to the C library one element at a time and is
-several times slower. These kernels do the rest, the products and sums that
+tanh inside a numba loop goes to the C library one element at a time (numba is
+built here without a vector math library). These kernels do the rest, the products and sums that
 would otherwise take a dozen NumPy calls, each with its own temporary:
 
     sigmoid(a) = (1 + tanh(a / 2)) / 2

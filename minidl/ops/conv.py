@@ -25,10 +25,14 @@ the roles of input and output swapped. Three array functions do all the work:
     _correlate_adjoint(plane, w)  = col2im(W^T @ plane)      conv input grad, conv_t forward
     _weight_grad(image, plane)    = sum_n plane @ im2col(image)^T
 
-They run a few images at a time (``_chunk_size``): the im2col buffer of a chunk
-stays in cache between the numba copy and the BLAS product, which measured
-faster than one im2col of the whole batch. A 1x1 convolution with stride 1 and no
-padding skips im2col altogether: its columns are the pixels themselves.
+They run a few images at a time (``_chunk_size``, about 1 MB of columns): the
+im2col buffer of a chunk stays in cache between the numba copy and the BLAS
+product, and is reused for the next chunk. The images of a chunk sit side by side
+in the columns, [C*kh*kw, B*Hout*Wout], so a chunk is one matrix product however
+small its images; the output planes come back side by side too, [Cout, B*Hout*Wout],
+and are copied into [B, Cout, Hout, Wout] (the bias added on the way). A 1x1
+convolution with stride 1 and no padding skips im2col altogether: its columns are
+the pixels themselves.
 """
 
 from __future__ import annotations
@@ -55,31 +59,71 @@ def _is_pointwise(window, image_hw, out_hw) -> bool:
     return window[:6] == (1, 1, 1, 1, 0, 0) and tuple(image_hw) == tuple(out_hw)
 
 
-def _columns(images, window, buffer):
-    """im2col of a chunk of images into ``buffer`` (None for a pointwise window: the images)."""
-    if buffer is None:
-        return images
-    kernels.im2col(images, window, buffer)
-    return buffer
+class _Chunks:
+    """Chunks of a batch of N images, and the two scratch matrices one chunk needs:
+    ``cols`` [K, B*L] (its columns) and ``planes`` [Cout, B*L] (its output planes side by
+    side), allocated once for the largest chunk and reused."""
+
+    def __init__(self, N, K, Cout, out_hw, dtype):
+        L = out_hw[0] * out_hw[1]
+        self.N, self.K, self.Cout, self.L, self.out_hw = N, K, Cout, L, tuple(out_hw)
+        self.step = _chunk_size(N, K * L * np.dtype(dtype).itemsize)
+        self._cols = np.empty(K * self.step * L, dtype)
+        self._planes = np.empty(Cout * self.step * L, dtype)
+
+    def __iter__(self):
+        """(n0, B): chunk of images n0 .. n0 + B - 1."""
+        for n0 in range(0, self.N, self.step):
+            yield n0, min(self.step, self.N - n0)
+
+    def cols(self, B):
+        """The columns of B images, [K, B*L] (a contiguous view of the buffer)."""
+        return self._cols[:self.K * B * self.L].reshape(self.K, B * self.L)
+
+    def planes(self, B):
+        """B images' output planes side by side, [Cout, B*L]."""
+        return self._planes[:self.Cout * B * self.L].reshape(self.Cout, B * self.L)
+
+    def image_major(self, planes, out, bias=None):
+        """out[b, o, :] = planes[o, b*L:(b+1)*L] (+ bias[o]): [Cout, B*L] -> out [B, Cout, *]."""
+        B = planes.shape[1] // self.L
+        side_by_side = planes.reshape(self.Cout, B, self.L).transpose(1, 0, 2)
+        out = out.reshape(B, self.Cout, self.L)
+        if bias is None:
+            np.copyto(out, side_by_side)
+        else:
+            np.add(side_by_side, bias.reshape(-1, 1), out=out)
+
+    def side_by_side(self, images, B):
+        """The inverse of image_major: images [B, Cout, *] -> planes [Cout, B*L]."""
+        planes = self.planes(B)
+        np.copyto(planes.reshape(self.Cout, B, self.L),
+                  images.reshape(B, self.Cout, self.L).transpose(1, 0, 2))
+        return planes
 
 
-def _correlate(image, w, window, groups, out_hw):
-    """y[n] = W_g @ im2col(image[n]) for each group g.
+def _correlate(image, w, window, groups, out_hw, bias=None):
+    """y[n] = W_g @ im2col(image[n]) (+ bias) for each group g.
 
     image: [N, C, H, W];  w: [Cout, C/g, kh, kw]  ->  y: [N, Cout, Hout, Wout].
     """
     N, C = image.shape[:2]
     Cout, Cg, kh, kw = w.shape
     G, K, L = groups, C * kh * kw, out_hw[0] * out_hw[1]
-    wg = w.reshape(G, Cout // G, Cg * kh * kw)
-    y = np.empty((N, Cout) + out_hw, dtype=image.dtype)
-    pointwise = _is_pointwise(window, image.shape[2:], out_hw)
-    step = N if pointwise else _chunk_size(N, K * L * image.itemsize)
-    buffer = None if pointwise else np.empty((step, K) + out_hw, dtype=image.dtype)
-    for n0 in range(0, N, step):
-        B = min(step, N - n0)
-        cols = _columns(image[n0:n0 + B], window, None if pointwise else buffer[:B])
-        np.matmul(wg, cols.reshape(B, G, K // G, L), out=y[n0:n0 + B].reshape(B, G, Cout // G, L))
+    wg = w.reshape(G, Cout // G, K // G)
+    y = np.empty((N, Cout) + tuple(out_hw), dtype=image.dtype)
+    if _is_pointwise(window, image.shape[2:], out_hw):  # the columns are the image's pixels
+        np.matmul(wg, image.reshape(N, G, K // G, L), out=y.reshape(N, G, Cout // G, L))
+        if bias is not None:
+            y += bias.reshape(1, -1, 1, 1)
+        return y
+    chunks = _Chunks(N, K, Cout, out_hw, image.dtype)
+    for n0, B in chunks:
+        cols = chunks.cols(B)
+        kernels.im2col(image[n0:n0 + B], window, cols.reshape((K, B) + tuple(out_hw)))
+        planes = chunks.planes(B)
+        np.matmul(wg, cols.reshape(G, K // G, B * L), out=planes.reshape(G, Cout // G, B * L))
+        chunks.image_major(planes, y[n0:n0 + B], bias)
     return y
 
 
@@ -98,14 +142,12 @@ def _correlate_adjoint(plane, w, window, groups, image_shape):
         np.matmul(wt, plane.reshape(N, G, Cout // G, L), out=image.reshape(N, G, K // G, L))
         return image
     image = np.zeros(image_shape, dtype=plane.dtype)
-    step = _chunk_size(N, K * L * plane.itemsize)
-    buffer = np.empty((step, K) + out_hw, dtype=plane.dtype)
-    for n0 in range(0, N, step):
-        B = min(step, N - n0)
-        cols = buffer[:B]
-        np.matmul(wt, plane[n0:n0 + B].reshape(B, G, Cout // G, L),
-                  out=cols.reshape(B, G, K // G, L))
-        kernels.col2im(cols, window, image[n0:n0 + B])
+    chunks = _Chunks(N, K, Cout, out_hw, plane.dtype)
+    for n0, B in chunks:
+        planes = chunks.side_by_side(plane[n0:n0 + B], B)
+        cols = chunks.cols(B)
+        np.matmul(wt, planes.reshape(G, Cout // G, B * L), out=cols.reshape(G, K // G, B * L))
+        kernels.col2im(cols.reshape((K, B) + tuple(out_hw)), window, image[n0:n0 + B])
     return image
 
 
@@ -120,14 +162,17 @@ def _weight_grad(image, plane, window, groups, w_shape):
     kh, kw = w_shape[2:]
     G, K, L = groups, C * kh * kw, out_hw[0] * out_hw[1]
     grad = np.zeros((G, Cout // G, K // G), dtype=image.dtype)
-    pointwise = _is_pointwise(window, image.shape[2:], out_hw)
-    step = N if pointwise else _chunk_size(N, K * L * image.itemsize)
-    buffer = None if pointwise else np.empty((step, K) + out_hw, dtype=image.dtype)
-    for n0 in range(0, N, step):
-        B = min(step, N - n0)
-        cols = _columns(image[n0:n0 + B], window, None if pointwise else buffer[:B])
-        cols_t = cols.reshape(B, G, K // G, L).transpose(0, 1, 3, 2)  # [B, G, L, K/G], a view
-        grad += np.matmul(plane[n0:n0 + B].reshape(B, G, Cout // G, L), cols_t).sum(axis=0)
+    if _is_pointwise(window, image.shape[2:], out_hw):  # the columns are the image's pixels
+        cols_t = image.reshape(N, G, K // G, L).transpose(0, 1, 3, 2)
+        grad += np.matmul(plane.reshape(N, G, Cout // G, L), cols_t).sum(axis=0)
+        return grad.reshape(w_shape)
+    chunks = _Chunks(N, K, Cout, out_hw, image.dtype)
+    for n0, B in chunks:
+        cols = chunks.cols(B)
+        kernels.im2col(image[n0:n0 + B], window, cols.reshape((K, B) + tuple(out_hw)))
+        planes = chunks.side_by_side(plane[n0:n0 + B], B)
+        cols_t = cols.reshape(G, K // G, B * L).transpose(0, 2, 1)  # [G, B*L, K/G], a view
+        grad += np.matmul(planes.reshape(G, Cout // G, B * L), cols_t)
     return grad.reshape(w_shape)
 
 
@@ -138,10 +183,7 @@ class Conv2dFunction(Function):
         x = kernel_array(x, op)
         ctx.save_for_backward(x, weight)
         ctx.window, ctx.groups = window, groups
-        y = _correlate(x, weight, window, groups, out_hw)
-        if bias is not None:
-            y += bias.reshape(1, -1, 1, 1)
-        return y
+        return _correlate(x, weight, window, groups, out_hw, bias)
 
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors

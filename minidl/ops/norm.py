@@ -27,9 +27,9 @@ Batch norm in training mode also updates running estimates in place:
     running_var  <- (1 - momentum) running_var  + momentum var * n / (n - 1)   (unbiased)
 
 and in evaluation mode normalizes with them instead (then mu, var are constants and
-dL/dx = g * weight / sqrt(running_var + eps)). Batch norm's reductions run in the numba
-kernels of minidl/kernels/norm.py; layer and group norm reduce over contiguous rows,
-which NumPy does well.
+dL/dx = g * weight / sqrt(running_var + eps)). Batch norm and group norm run in the numba
+kernels of minidl/kernels/norm.py (group norm fused: one kernel each way); layer norm
+reduces over contiguous rows, which NumPy does well.
 """
 
 from __future__ import annotations
