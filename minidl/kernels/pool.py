@@ -45,8 +45,8 @@ def window_max(x, index_h, count_h, index_w, count_w, out, argmax):
     The loop over a window starts from its first tap and keeps the larger value with a
     select (``best = value if bigger else best``) that the CPU runs without a branch;
     written as ``if value > best or isnan(value)`` it is a branch that the CPU
-    mispredicts about half the time on random data. NaNs are rare, so a window is scanned again for them only
-    when one was seen.
+    mispredicts about half the time on random data. NaNs are rare, so a window is
+    scanned again for them only when one was seen.
 
     x: [N, C, H, W];  out, argmax: [N, C, Hout, Wout].
     """
