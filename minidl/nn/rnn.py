@@ -30,7 +30,7 @@ from minidl.nn.rnn_cell import (
     RNNCellBase,
     check_features,
     check_nonlinearity,
-    check_state,
+    check_state_shape,
     map_state,
     output_of,
     positive_int,
@@ -306,14 +306,14 @@ class RNNBase(Module):
         state_shape = (self.num_layers * directions, self.hidden_size)
         if unbatched:
             if hx is not None:
-                check_state(name, hx, state_shape, self.is_lstm, what="hx")
+                check_state_shape(name, hx, state_shape, self.is_lstm, what="hx")
                 hx = map_state(lambda s: unsqueeze(s, 1), hx)
             input = unsqueeze(input, 1)  # [T, 1, I]
         elif self.batch_first:
             input = permute(input, 1, 0, 2)  # the layers run time-major
         batch = input.shape[1]
         if hx is not None:
-            check_state(name, hx, (state_shape[0], batch, state_shape[1]), self.is_lstm,
+            check_state_shape(name, hx, (state_shape[0], batch, state_shape[1]), self.is_lstm,
                         what="hx")
         x, finals = input, []
         for layer in range(self.num_layers):

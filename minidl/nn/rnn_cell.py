@@ -183,7 +183,8 @@ def check_features(op: str, x, expected: int, what: str = "input") -> None:
                          f"dimension, got shape {shape_of(x)}")
 
 
-def check_state(op: str, state, expected: tuple, is_lstm: bool, what: str = "state") -> None:
+def check_state_shape(op: str, state, expected: tuple, is_lstm: bool,
+                      what: str = "state") -> None:
     """The state is [*expected] (an LSTM's is a pair (h, c) of that shape)."""
     if is_lstm:
         if not (isinstance(state, (tuple, list)) and len(state) == 2):
@@ -248,7 +249,7 @@ class RNNCellBase(Module):
 
     def check_state(self, state, batch_size: int, op: str | None = None) -> None:
         """Raise a clear error unless ``state`` is a valid state for ``batch_size`` sequences."""
-        check_state(op or type(self).__name__, state, (batch_size, self.hidden_size),
+        check_state_shape(op or type(self).__name__, state, (batch_size, self.hidden_size),
                     self.is_lstm, what="hx")
 
     def forward(self, input, hx=None):
@@ -263,7 +264,7 @@ class RNNCellBase(Module):
         if unbatched:
             input = unsqueeze(input, 0)
             if hx is not None:
-                check_state(name, hx, (self.hidden_size,), self.is_lstm, what="hx")
+                check_state_shape(name, hx, (self.hidden_size,), self.is_lstm, what="hx")
                 hx = map_state(lambda s: unsqueeze(s, 0), hx)
         if hx is None:
             hx = self.zero_state(input.shape[0])
