@@ -25,6 +25,7 @@ Max pooling: Ranzato et al. 2007; its argmax-based unpooling: Zeiler & Fergus 20
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -117,6 +118,15 @@ def pool_output_size(size, kernel, stride, padding, dilation, ceil_mode) -> int:
     return out
 
 
+def _read_only(taps: Taps) -> Taps:
+    for array in taps:
+        array.flags.writeable = False
+    return taps
+
+
+# The tap tables depend only on the window's geometry, so each is built once
+# (functools.lru_cache) and kept read-only: a layer reuses the same tables every step.
+@functools.lru_cache(maxsize=256)
 def pool_taps(size, out_size, kernel, stride, padding, dilation, dtype=np.float64) -> Taps:
     """Taps of a pooling window along one axis: tap t of output o reads o*stride - padding
     + t*dilation; taps in the padding are left out. Weights are 1 (set later for averages)."""
@@ -128,9 +138,11 @@ def pool_taps(size, out_size, kernel, stride, padding, dilation, dtype=np.float6
     order = np.argsort(~inside, axis=1, kind="stable")  # inside taps first, in window order
     index = np.take_along_axis(position, order, axis=1)
     index = np.where(t < count[:, None], index, index[:, :1])  # unused slots: any valid position
-    return Taps(index.astype(np.int64), np.ones(index.shape, dtype), count.astype(np.int64))
+    return _read_only(Taps(index.astype(np.int64), np.ones(index.shape, dtype),
+                           count.astype(np.int64)))
 
 
+@functools.lru_cache(maxsize=256)
 def adaptive_taps(size, out_size, dtype=np.float64) -> Taps:
     """Taps of adaptive pooling along one axis:
     bin o = [floor(o size / out), ceil((o + 1) size / out))."""
@@ -140,7 +152,8 @@ def adaptive_taps(size, out_size, dtype=np.float64) -> Taps:
     count = stop - start
     t = np.arange(count.max())[None, :]
     index = np.minimum(start[:, None] + t, stop[:, None] - 1)
-    return Taps(index.astype(np.int64), np.ones(index.shape, dtype), count.astype(np.int64))
+    return _read_only(Taps(index.astype(np.int64), np.ones(index.shape, dtype),
+                           count.astype(np.int64)))
 
 
 def _with_weight(taps: Taps, weight) -> Taps:
