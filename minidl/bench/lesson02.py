@@ -100,7 +100,8 @@ def _targets(xp_take):
 
 
 def epochs_1989(torch, images, labels):
-    """(minidl epoch, PyTorch epoch): one online-SGD pass of the 1989 network each."""
+    """(minidl epoch, PyTorch epoch): one online-SGD pass of the 1989 network each
+    (torch None: the minidl side only, and None)."""
     import minidl.nn.functional as F
     from minidl import Tensor
     from minidl.data import DataLoader, TensorDataset
@@ -109,19 +110,23 @@ def epochs_1989(torch, images, labels):
 
     arrays = lenet1989_arrays()
     ours = {k: Parameter(v.copy()) for k, v in arrays.items()}
-    theirs = {k: torch.tensor(v, requires_grad=True) for k, v in arrays.items()}
-    mask_m, mask_t = Tensor(connection_mask()), torch.tensor(connection_mask())
+    mask_m = Tensor(connection_mask())
     target_m = _targets(lambda table, y: Tensor(table[y.data]))
-    target_t = _targets(lambda table, y: torch.tensor(table)[y])
     loader_m = DataLoader(TensorDataset(images, labels), batch_size=1, shuffle=True)
-    data_t = torch.utils.data.TensorDataset(torch.tensor(images), torch.tensor(labels))
-    loader_t = torch.utils.data.DataLoader(data_t, batch_size=1, shuffle=True)
     opt_m = SGD(list(ours.values()), lr=0.03)
-    opt_t = torch.optim.SGD(list(theirs.values()), lr=0.03)
 
     def minidl_epoch():
         return _epoch(loader_m, lambda x: lenet1989_forward(F, ours, mask_m, x),
                       lambda out, y: F.mse_loss(out, target_m(y)), opt_m)
+
+    if torch is None:
+        return minidl_epoch, None
+    theirs = {k: torch.tensor(v, requires_grad=True) for k, v in arrays.items()}
+    mask_t = torch.tensor(connection_mask())
+    target_t = _targets(lambda table, y: torch.tensor(table)[y])
+    data_t = torch.utils.data.TensorDataset(torch.tensor(images), torch.tensor(labels))
+    loader_t = torch.utils.data.DataLoader(data_t, batch_size=1, shuffle=True)
+    opt_t = torch.optim.SGD(list(theirs.values()), lr=0.03)
 
     def torch_epoch():
         tf = torch.nn.functional
@@ -132,7 +137,8 @@ def epochs_1989(torch, images, labels):
 
 
 def epochs_modern(torch, images, labels):
-    """(minidl epoch, PyTorch epoch): one pass of the modern network, batch 32."""
+    """(minidl epoch, PyTorch epoch): one pass of the modern network, batch 32
+    (torch None: the minidl side only, and None)."""
     import minidl.nn as nn
     import minidl.nn.functional as F
     from minidl.bench.vs_torch import _copy_parameters
@@ -140,21 +146,25 @@ def epochs_modern(torch, images, labels):
     from minidl.optim import SGD
     from minidl.optim.lr_scheduler import CosineAnnealingLR
 
-    ours, theirs = modern_net(nn), modern_net(torch.nn)
-    _copy_parameters(ours, theirs, torch)
+    ours = modern_net(nn)
     loader_m = DataLoader(TensorDataset(images, labels), batch_size=32, shuffle=True)
-    data_t = torch.utils.data.TensorDataset(torch.tensor(images), torch.tensor(labels))
-    loader_t = torch.utils.data.DataLoader(data_t, batch_size=32, shuffle=True)
     steps = 30 * len(loader_m)  # the lesson's 30 epochs
     opt_m = SGD(ours.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
-    opt_t = torch.optim.SGD(theirs.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
     sched_m = CosineAnnealingLR(opt_m, T_max=steps)
-    sched_t = torch.optim.lr_scheduler.CosineAnnealingLR(opt_t, T_max=steps)
     ours.train()
-    theirs.train()
 
     def minidl_epoch():
         return _epoch(loader_m, ours, F.cross_entropy, opt_m, sched_m)
+
+    if torch is None:
+        return minidl_epoch, None
+    theirs = modern_net(torch.nn)
+    _copy_parameters(ours, theirs, torch)
+    data_t = torch.utils.data.TensorDataset(torch.tensor(images), torch.tensor(labels))
+    loader_t = torch.utils.data.DataLoader(data_t, batch_size=32, shuffle=True)
+    opt_t = torch.optim.SGD(theirs.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    sched_t = torch.optim.lr_scheduler.CosineAnnealingLR(opt_t, T_max=steps)
+    theirs.train()
 
     def torch_epoch():
         return _epoch(loader_t, theirs, torch.nn.functional.cross_entropy, opt_t, sched_t)

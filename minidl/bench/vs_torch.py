@@ -34,7 +34,8 @@ GEOMEAN_GOAL = 1.0
 
 class Workload(NamedTuple):
     """One row: ``build(torch)`` returns the (minidl step, PyTorch step) pair; each is a
-    zero-argument function that runs one step of the workload."""
+    zero-argument function that runs one step of the workload. ``build(None)`` builds the
+    minidl side only (the tests run it without PyTorch)."""
 
     name: str
     build: Callable
@@ -101,13 +102,9 @@ def _randn(rng, *shape) -> np.ndarray:
     return rng.standard_normal(shape).astype(np.float32)
 
 
-def _leaves(torch, arrays, grad_flags):
-    """(minidl Tensors, torch tensors) of the same arrays, requiring grad where flagged."""
-    from minidl import Tensor
-
-    ours = [Tensor(a.copy(), requires_grad=g) for a, g in zip(arrays, grad_flags)]
-    theirs = [torch.tensor(a, requires_grad=g) for a, g in zip(arrays, grad_flags)]
-    return ours, theirs
+def _leaves(arrays, grad_flags, tensor):
+    """``tensor(array, requires_grad=flag)`` of each array (minidl.Tensor or torch.tensor)."""
+    return [tensor(a.copy(), requires_grad=g) for a, g in zip(arrays, grad_flags)]
 
 
 def _forget_grads(tensors) -> None:
@@ -117,13 +114,19 @@ def _forget_grads(tensors) -> None:
 
 def _op_pair(torch, forward_minidl, forward_torch, arrays, grad_flags, out_shape):
     """Steps that run y = forward(*leaves) and y.backward(g) in each framework."""
-    ours, theirs = _leaves(torch, arrays, grad_flags)
+    from minidl import Tensor
+
+    ours = _leaves(arrays, grad_flags, Tensor)
     g = _randn(np.random.default_rng(1), *out_shape)
-    g_torch = torch.tensor(g)
 
     def minidl_step():
         _forget_grads(ours)
         forward_minidl(*ours).backward(g)
+
+    if torch is None:
+        return minidl_step, None
+    theirs = _leaves(arrays, grad_flags, torch.tensor)
+    g_torch = torch.tensor(g)
 
     def torch_step():
         _forget_grads(theirs)
@@ -134,10 +137,11 @@ def _op_pair(torch, forward_minidl, forward_torch, arrays, grad_flags, out_shape
 
 def _module_pair(torch, make_minidl, make_torch, x_shape, x_grad=True):
     """Steps that run one module forward on x and backward from sum(output) (or output[0])."""
+    from minidl import Tensor
+
     x = _randn(np.random.default_rng(0), *x_shape)
-    ours, theirs = make_minidl(), make_torch()
-    _copy_parameters(ours, theirs, torch)
-    (xm,), (xt,) = _leaves(torch, [x], [x_grad])
+    ours = make_minidl()
+    (xm,) = _leaves([x], [x_grad], Tensor)
 
     def first(output):
         return output[0] if isinstance(output, tuple) else output
@@ -146,6 +150,12 @@ def _module_pair(torch, make_minidl, make_torch, x_shape, x_grad=True):
         ours.zero_grad()
         xm.grad = None
         first(ours(xm)).sum().backward()
+
+    if torch is None:
+        return minidl_step, None
+    theirs = make_torch()
+    _copy_parameters(ours, theirs, torch)
+    (xt,) = _leaves([x], [x_grad], torch.tensor)
 
     def torch_step():
         theirs.zero_grad(set_to_none=True)
@@ -167,12 +177,9 @@ def node_chain(torch, n: int = 2000):
     """Per-node cost: c = c + b repeated n times on 1-element tensors, then backward."""
     from minidl import Tensor
 
-    a, b = Tensor(np.ones(1, np.float32), requires_grad=True), \
-        Tensor(np.ones(1, np.float32), requires_grad=True)
-    ta = torch.ones(1, requires_grad=True)
-    tb = torch.ones(1, requires_grad=True)
+    def chain(tensor):
+        first, second = _leaves([np.ones(1, np.float32)] * 2, [True, True], tensor)
 
-    def chain(first, second):
         def step():
             first.grad = second.grad = None
             c = first
@@ -181,7 +188,7 @@ def node_chain(torch, n: int = 2000):
             c.sum().backward()
         return step
 
-    return chain(a, b), chain(ta, tb)
+    return chain(Tensor), (chain(torch.tensor) if torch is not None else None)
 
 
 def _train_pair(torch, make_minidl, make_torch, x, y):
@@ -190,17 +197,21 @@ def _train_pair(torch, make_minidl, make_torch, x, y):
     from minidl import Tensor
     from minidl.optim import SGD
 
-    ours, theirs = make_minidl(), make_torch()
-    _copy_parameters(ours, theirs, torch)
+    ours = make_minidl()
     opt_m = SGD(ours.parameters(), lr=0.01, momentum=0.9)
-    opt_t = torch.optim.SGD(theirs.parameters(), lr=0.01, momentum=0.9)
     xm, ym = Tensor(x), Tensor(y)
-    xt, yt = torch.tensor(x), torch.tensor(y)
 
     def minidl_step():
         opt_m.zero_grad()
         F.cross_entropy(ours(xm), ym).backward()
         opt_m.step()
+
+    if torch is None:
+        return minidl_step, None
+    theirs = make_torch()
+    _copy_parameters(ours, theirs, torch)
+    opt_t = torch.optim.SGD(theirs.parameters(), lr=0.01, momentum=0.9)
+    xt, yt = torch.tensor(x), torch.tensor(y)
 
     def torch_step():
         opt_t.zero_grad(set_to_none=True)
