@@ -184,7 +184,8 @@ def timed_epochs(minidl_epoch, torch_epoch, repeat: int):
     return [statistics.median(t) for t in times], [statistics.mean(v) for v in losses]
 
 
-def run(torch, quick: bool = False) -> None:
+def run(torch, quick: bool = False) -> list:
+    """Print the comparison; return [(network, minidl seconds, PyTorch seconds)]."""
     from minidl.data import digits
 
     images, labels = digits("train", size=16)
@@ -197,8 +198,11 @@ def run(torch, quick: bool = False) -> None:
           f"{repeat} interleaved epochs")
     print(f"  {'network':<44}{'minidl s':>10}{'torch s':>10}{'ratio':>8}{'goal':>8}"
           f"{'loss minidl / torch':>24}")
+    rows = []
     for name, make in (("LeNet 1989, online SGD (batch 1)", epochs_1989),
                        ("modern LeNet, batch 32", epochs_modern)):
         (ours, theirs), (loss_m, loss_t) = timed_epochs(*make(torch, images, labels), repeat)
+        rows.append((name, ours, theirs))
         print(f"  {name:<44}{ours:>10.2f}{theirs:>10.2f}{ours / theirs:>8.2f}"
               f"{'<= ' + str(EPOCH_GOAL):>8}{f'{loss_m:.4f} / {loss_t:.4f}':>24}")
+    return rows

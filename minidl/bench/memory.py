@@ -74,7 +74,8 @@ def peak_bytes(framework: str) -> tuple[int, int]:
     return int(rss), int(traced)
 
 
-def run(quick: bool = False) -> None:
+def run(quick: bool = False) -> tuple[int, int]:
+    """Print the comparison; return (minidl bytes, PyTorch bytes)."""
     repeat = 1 if quick else 3
     ours = [peak_bytes("minidl") for _ in range(repeat)]
     theirs = [peak_bytes("torch")[0] for _ in range(repeat)]
@@ -86,3 +87,4 @@ def run(quick: bool = False) -> None:
           f"least of {repeat}")
     print(f"  minidl {rss * mb:.1f} MB (tracemalloc peak {traced * mb:.1f} MB), "
           f"PyTorch {torch_rss * mb:.1f} MB: ratio {rss / torch_rss:.2f}, goal <= 1.5")
+    return rss, torch_rss

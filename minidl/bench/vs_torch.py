@@ -351,21 +351,41 @@ def _row(name, *cells, width=52) -> None:
           + "".join(f"  {c:<16}" for c in cells[3:]))
 
 
-def compare(workloads, torch, repeat: int) -> dict:
-    """Print one row per workload; return {name: ratio}."""
-    ratios = {}
+def compare(workloads, torch, repeat: int) -> list:
+    """Print one row per workload; return [(name, minidl seconds, PyTorch seconds)]."""
+    rows = []
     _row("forward + backward, float32, 2 threads", "minidl ms", "torch ms", "ratio", "goal")
     for workload in workloads:
-        steps = workload.build(torch)
-        ours, theirs = interleaved_medians(steps, repeat)
-        ratios[workload.name] = ours / theirs
+        ours, theirs = interleaved_medians(workload.build(torch), repeat)
+        rows.append((workload.name, ours, theirs))
         flag = "" if ours / theirs <= GOAL else " (missed)"
         _row(workload.name, f"{ours * 1e3:.3f}", f"{theirs * 1e3:.3f}",
              f"{ours / theirs:.2f}", f"<= {GOAL}" + flag)
-    mean = geometric_mean(ratios.values())
+    mean = geometric_mean(ours / theirs for _, ours, theirs in rows)
     flag = "" if mean <= GEOMEAN_GOAL else " (missed)"
     _row("geometric mean", "", "", f"{mean:.2f}", f"<= {GEOMEAN_GOAL}" + flag)
-    return ratios
+    return rows
+
+
+def markdown(rows, memory_row, epoch_rows, gflops: float) -> str:
+    """The tables as Markdown, for the README's Benchmarks section."""
+    lines = ["| workload (forward + backward, float32, 2 threads) | minidl | PyTorch | "
+             "minidl / PyTorch | goal |", "|---|---|---|---|---|"]
+    for name, ours, theirs in rows:
+        lines.append(f"| {name} | {ours * 1e3:.2f} ms | {theirs * 1e3:.2f} ms | "
+                     f"{ours / theirs:.2f} | <= {GOAL} |")
+    if rows:
+        mean = geometric_mean(ours / theirs for _, ours, theirs in rows)
+        lines.append(f"| geometric mean | | | {mean:.2f} | <= {GEOMEAN_GOAL} |")
+    if memory_row:
+        ours, theirs = memory_row
+        lines.append(f"| peak memory, one conv C forward + backward | {ours / 2**20:.1f} MB | "
+                     f"{theirs / 2**20:.1f} MB | {ours / theirs:.2f} | <= 1.5 |")
+    for name, ours, theirs in epoch_rows:
+        lines.append(f"| one epoch of lesson 02: {name} | {ours:.2f} s | {theirs:.2f} s | "
+                     f"{ours / theirs:.2f} | <= 1.5 |")
+    lines.append(f"\nfloat32 matmul 1024^3 on this machine: {gflops:.0f} GFLOP/s.")
+    return "\n".join(lines)
 
 
 class MachineLoad:
@@ -400,30 +420,34 @@ class MachineLoad:
         return max(0.0, busy - own) / (wall * (os.cpu_count() or 1))
 
 
-def run(quick: bool = False, only=None) -> None:
-    """Print the side-by-side tables (``only``: a substring choosing some rows)."""
+def run(quick: bool = False, only=None, as_markdown: bool = False) -> None:
+    """Print the side-by-side tables (``only``: a substring choosing some rows;
+    ``as_markdown``: also print them as one Markdown table at the end)."""
     from minidl.bench import lesson02, memory
     from minidl.bench._timing import matmul_gflops
 
     torch = import_torch()
-    repeat = 3 if quick else 11
-    print(f"minidl vs PyTorch {torch.__version__} (CPU), float32, 2 threads each; NumPy "
-          f"{np.__version__}; matmul 1024^3 at {matmul_gflops(repeat=3):.0f} GFLOP/s here")
     load = MachineLoad()
+    repeat = 3 if quick else 11
+    gflops = matmul_gflops(repeat=3)
+    print(f"minidl vs PyTorch {torch.__version__} (CPU), float32, 2 threads each; NumPy "
+          f"{np.__version__}; matmul 1024^3 at {gflops:.0f} GFLOP/s here")
     print("ratio = minidl time / PyTorch time, medians of interleaved runs "
           f"({repeat} each); lower is better")
     workloads = [w for w in WORKLOADS if only is None or only.lower() in w.name.lower()]
-    if workloads:
-        compare(workloads, torch, repeat)
+    rows = compare(workloads, torch, repeat) if workloads else []
+    memory_row, epoch_rows = None, []
     if only is None or "memory" in only:
         print()
-        memory.run(quick=quick)
+        memory_row = memory.run(quick=quick)
     if only is None or "lesson" in only:
         print()
-        lesson02.run(torch, quick=quick)
+        epoch_rows = lesson02.run(torch, quick=quick)
     others = load.others_share()
     if others is not None:
         busy = "  The machine was busy: trust the ratios more than the times, and re-run on a " \
                "quiet machine." if others > 0.1 else ""
         print(f"\nother processes used {others:.0%} of the {os.cpu_count()} cores during this "
               f"run.{busy}")
+    if as_markdown:
+        print("\n" + markdown(rows, memory_row, epoch_rows, gflops))

@@ -64,3 +64,12 @@ def test_conv_c_peak_memory_is_measured_for_minidl_in_a_fresh_interpreter():
     rss, traced = memory.peak_bytes("minidl")
     output_bytes = 32 * 64 * 32 * 32 * 4  # forward + backward holds at least the output
     assert rss > 0 and traced >= output_bytes
+
+
+def test_markdown_table_has_a_row_per_workload_and_the_ratios():
+    rows = [("conv2d C", 0.030, 0.025), ("GroupNorm", 0.002, 0.002)]
+    text = vs_torch.markdown(rows, (20 * 2**20, 25 * 2**20), [("modern LeNet", 0.5, 0.4)], 150.0)
+    assert "| conv2d C | 30.00 ms | 25.00 ms | 1.20 | <= 1.3 |" in text
+    assert "| geometric mean | | | 1.10 |" in text
+    assert "| 0.80 | <= 1.5 |" in text and "| one epoch of lesson 02: modern LeNet" in text
+    assert "150 GFLOP/s" in text
