@@ -102,29 +102,76 @@ class _Chunks:
         return planes
 
 
+def _columns(image, n0, B, window, chunks):
+    """im2col of images n0 .. n0 + B - 1 into the chunk buffer: [K, B*L]."""
+    cols = chunks.cols(B)
+    kernels.im2col(image[n0:n0 + B], window, cols.reshape((chunks.K, B) + chunks.out_hw))
+    return cols
+
+
+def _correlate_chunk(cols, wg, B, chunks, out, bias):
+    """out [B, Cout, *] = W_g @ cols_g (+ bias), for one chunk's columns."""
+    G = wg.shape[0]
+    planes = chunks.planes(B)
+    np.matmul(wg, cols.reshape(G, chunks.K // G, -1), out=planes.reshape(G, chunks.Cout // G, -1))
+    chunks.image_major(planes, out, bias)
+
+
+def _weight_grad_chunk(cols, plane, B, chunks, grad):
+    """grad [G, Cout/G, K/G] += plane_g @ cols_g^T, for one chunk (plane: [B, Cout, *])."""
+    G = grad.shape[0]
+    planes = chunks.side_by_side(plane, B)
+    cols_t = cols.reshape(G, chunks.K // G, -1).transpose(0, 2, 1)  # [G, B*L, K/G], a view
+    grad += np.matmul(planes.reshape(G, chunks.Cout // G, -1), cols_t)
+
+
 def _correlate(image, w, window, groups, out_hw, bias=None):
     """y[n] = W_g @ im2col(image[n]) (+ bias) for each group g.
 
     image: [N, C, H, W];  w: [Cout, C/g, kh, kw]  ->  y: [N, Cout, Hout, Wout].
     """
+    return _correlate_and_weight_grad(image, w.shape, window, groups, out_hw, w=w, bias=bias)[0]
+
+
+def _weight_grad(image, plane, window, groups, w_shape):
+    """dW_g = sum_n plane_g[n] @ im2col(image[n])_g^T, shaped like the weight.
+
+    image: [N, C, H, W];  plane: [N, Cout, Hout, Wout]  ->  [Cout, C/g, kh, kw].
+    """
+    return _correlate_and_weight_grad(image, w_shape, window, groups, plane.shape[2:],
+                                      plane=plane)[1]
+
+
+def _correlate_and_weight_grad(image, w_shape, window, groups, out_hw, w=None, bias=None,
+                               plane=None):
+    """(_correlate(image, w) if ``w`` is given, _weight_grad(image, plane) if ``plane`` is),
+    with one im2col of each chunk serving both (the backward of conv_transpose2d needs both).
+    """
     N, C = image.shape[:2]
-    Cout, Cg, kh, kw = w.shape
+    Cout, Cg, kh, kw = w_shape
     G, K, L = groups, C * kh * kw, out_hw[0] * out_hw[1]
-    wg = w.reshape(G, Cout // G, K // G)
-    y = np.empty((N, Cout) + tuple(out_hw), dtype=image.dtype)
+    output = w is not None
+    wg = w.reshape(G, Cout // G, K // G) if output else None
+    y = np.empty((N, Cout) + tuple(out_hw), dtype=image.dtype) if output else None
+    grad = np.zeros((G, Cout // G, K // G), dtype=image.dtype) if plane is not None else None
     if _is_pointwise(window, image.shape[2:], out_hw):  # the columns are the image's pixels
-        np.matmul(wg, image.reshape(N, G, K // G, L), out=y.reshape(N, G, Cout // G, L))
-        if bias is not None:
-            y += bias.reshape(1, -1, 1, 1)
-        return y
-    chunks = _Chunks(N, K, Cout, out_hw, image.dtype)
-    for n0, B in chunks:
-        cols = chunks.cols(B)
-        kernels.im2col(image[n0:n0 + B], window, cols.reshape((K, B) + tuple(out_hw)))
-        planes = chunks.planes(B)
-        np.matmul(wg, cols.reshape(G, K // G, B * L), out=planes.reshape(G, Cout // G, B * L))
-        chunks.image_major(planes, y[n0:n0 + B], bias)
-    return y
+        pixels = image.reshape(N, G, K // G, L)
+        if output:
+            np.matmul(wg, pixels, out=y.reshape(N, G, Cout // G, L))
+            if bias is not None:
+                y += bias.reshape(1, -1, 1, 1)
+        if grad is not None:
+            grad += np.matmul(plane.reshape(N, G, Cout // G, L),
+                              pixels.transpose(0, 1, 3, 2)).sum(axis=0)
+    else:
+        chunks = _Chunks(N, K, Cout, out_hw, image.dtype)
+        for n0, B in chunks:
+            cols = _columns(image, n0, B, window, chunks)
+            if output:
+                _correlate_chunk(cols, wg, B, chunks, y[n0:n0 + B], bias)
+            if grad is not None:
+                _weight_grad_chunk(cols, plane[n0:n0 + B], B, chunks, grad)
+    return y, (grad.reshape(w_shape) if grad is not None else None)
 
 
 def _correlate_adjoint(plane, w, window, groups, image_shape):
@@ -149,31 +196,6 @@ def _correlate_adjoint(plane, w, window, groups, image_shape):
         np.matmul(wt, planes.reshape(G, Cout // G, B * L), out=cols.reshape(G, K // G, B * L))
         kernels.col2im(cols.reshape((K, B) + tuple(out_hw)), window, image[n0:n0 + B])
     return image
-
-
-def _weight_grad(image, plane, window, groups, w_shape):
-    """dW_g = sum_n plane_g[n] @ im2col(image[n])_g^T, shaped like the weight.
-
-    image: [N, C, H, W];  plane: [N, Cout, Hout, Wout]  ->  [Cout, C/g, kh, kw].
-    """
-    N, C = image.shape[:2]
-    Cout = plane.shape[1]
-    out_hw = plane.shape[2:]
-    kh, kw = w_shape[2:]
-    G, K, L = groups, C * kh * kw, out_hw[0] * out_hw[1]
-    grad = np.zeros((G, Cout // G, K // G), dtype=image.dtype)
-    if _is_pointwise(window, image.shape[2:], out_hw):  # the columns are the image's pixels
-        cols_t = image.reshape(N, G, K // G, L).transpose(0, 1, 3, 2)
-        grad += np.matmul(plane.reshape(N, G, Cout // G, L), cols_t).sum(axis=0)
-        return grad.reshape(w_shape)
-    chunks = _Chunks(N, K, Cout, out_hw, image.dtype)
-    for n0, B in chunks:
-        cols = chunks.cols(B)
-        kernels.im2col(image[n0:n0 + B], window, cols.reshape((K, B) + tuple(out_hw)))
-        planes = chunks.side_by_side(plane[n0:n0 + B], B)
-        cols_t = cols.reshape(G, K // G, B * L).transpose(0, 2, 1)  # [G, B*L, K/G], a view
-        grad += np.matmul(planes.reshape(G, Cout // G, B * L), cols_t)
-    return grad.reshape(w_shape)
 
 
 class Conv2dFunction(Function):
@@ -213,8 +235,13 @@ class ConvTranspose2dFunction(Function):
         x, weight = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad
         grad = np.ascontiguousarray(grad, dtype=x.dtype)
-        gx = _correlate(grad, weight, ctx.window, ctx.groups, x.shape[2:]) if need_x else None
-        gw = _weight_grad(grad, x, ctx.window, ctx.groups, weight.shape) if need_w else None
+        window, groups = ctx.window, ctx.groups
+        if need_x and need_w:  # both read im2col(grad): one pass serves them
+            gx, gw = _correlate_and_weight_grad(grad, weight.shape, window, groups, x.shape[2:],
+                                                w=weight, plane=x)
+        else:
+            gx = _correlate(grad, weight, window, groups, x.shape[2:]) if need_x else None
+            gw = _weight_grad(grad, x, window, groups, weight.shape) if need_w else None
         gb = grad.sum(axis=(0, 2, 3)) if need_b else None
         return gx, gw, gb
 
