@@ -30,9 +30,10 @@ im2col buffer of a chunk stays in cache between the numba copy and the BLAS
 product, and is reused for the next chunk. The images of a chunk sit side by side
 in the columns, [C*kh*kw, B*Hout*Wout], so a chunk is one matrix product however
 small its images; the output planes come back side by side too, [Cout, B*Hout*Wout],
-and are copied into [B, Cout, Hout, Wout] (the bias added on the way). A 1x1
-convolution with stride 1 and no padding skips im2col altogether: its columns are
-the pixels themselves.
+and are copied into [B, Cout, Hout, Wout] (the bias added on the way). A small layer
+(columns of at most 8 MB for the whole batch) keeps its columns from forward to
+backward, so the weight gradient does not make them again. A 1x1 convolution with
+stride 1 and no padding skips im2col altogether: its columns are the pixels themselves.
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ from minidl.ops.checks import check_float, kernel_array
 
 # im2col buffer per chunk of images: about half of one core's L2 cache.
 _CHUNK_BYTES = 1 << 20
+# A conv2d whose columns (for the whole batch) take at most this many bytes keeps them from
+# forward to backward, so the weight gradient does not im2col the input a second time. Small,
+# few-channel layers spend much of their time in im2col; the memory it holds is bounded.
+_KEEP_COLUMNS_BYTES = 8 << 20
 
 
 def _chunk_size(n: int, bytes_per_image: int) -> int:
@@ -60,24 +65,29 @@ def _is_pointwise(window, image_hw, out_hw) -> bool:
 
 
 class _Chunks:
-    """Chunks of a batch of N images, and the two scratch matrices one chunk needs:
-    ``cols`` [K, B*L] (its columns) and ``planes`` [Cout, B*L] (its output planes side by
-    side), allocated once for the largest chunk and reused."""
+    """Chunks of a batch of N images, and the two scratch matrices one chunk needs: ``cols``
+    [K, B*L] (its columns) and ``planes`` [Cout, B*L] (its output planes side by side),
+    allocated once for the largest chunk and reused. With ``keep``, each chunk's columns get
+    an array of their own instead, collected in ``kept`` (for the backward pass)."""
 
-    def __init__(self, N, K, Cout, out_hw, dtype):
+    def __init__(self, N, K, Cout, out_hw, dtype, keep=False):
         L = out_hw[0] * out_hw[1]
         self.N, self.K, self.Cout, self.L, self.out_hw = N, K, Cout, L, tuple(out_hw)
         self.step = _chunk_size(N, K * L * np.dtype(dtype).itemsize)
-        self._cols = np.empty(K * self.step * L, dtype)
+        self.dtype, self.keep, self.kept = dtype, keep, []
+        self._cols = None if keep else np.empty(K * self.step * L, dtype)
         self._planes = np.empty(Cout * self.step * L, dtype)
 
     def __iter__(self):
-        """(n0, B): chunk of images n0 .. n0 + B - 1."""
-        for n0 in range(0, self.N, self.step):
-            yield n0, min(self.step, self.N - n0)
+        """(k, n0, B): chunk k holds images n0 .. n0 + B - 1."""
+        for k, n0 in enumerate(range(0, self.N, self.step)):
+            yield k, n0, min(self.step, self.N - n0)
 
     def cols(self, B):
-        """The columns of B images, [K, B*L] (a contiguous view of the buffer)."""
+        """The columns of B images, [K, B*L] (contiguous)."""
+        if self.keep:
+            self.kept.append(np.empty((self.K, B * self.L), self.dtype))
+            return self.kept[-1]
         return self._cols[:self.K * B * self.L].reshape(self.K, B * self.L)
 
     def planes(self, B):
@@ -133,19 +143,25 @@ def _correlate(image, w, window, groups, out_hw, bias=None):
     return _correlate_and_weight_grad(image, w.shape, window, groups, out_hw, w=w, bias=bias)[0]
 
 
-def _weight_grad(image, plane, window, groups, w_shape):
+def _weight_grad(image, plane, window, groups, w_shape, columns=None):
     """dW_g = sum_n plane_g[n] @ im2col(image[n])_g^T, shaped like the weight.
 
     image: [N, C, H, W];  plane: [N, Cout, Hout, Wout]  ->  [Cout, C/g, kh, kw].
+    ``columns``: im2col(image) kept by the forward pass, if it kept them.
     """
     return _correlate_and_weight_grad(image, w_shape, window, groups, plane.shape[2:],
-                                      plane=plane)[1]
+                                      plane=plane, columns=columns)[1]
 
 
 def _correlate_and_weight_grad(image, w_shape, window, groups, out_hw, w=None, bias=None,
-                               plane=None):
-    """(_correlate(image, w) if ``w`` is given, _weight_grad(image, plane) if ``plane`` is),
-    with one im2col of each chunk serving both (the backward of conv_transpose2d needs both).
+                               plane=None, columns=None, keep_columns=False):
+    """(y, dW, kept columns): y = _correlate(image, w) if ``w`` is given, dW =
+    _weight_grad(image, plane) if ``plane`` is, with one im2col of each chunk serving both
+    (the backward of conv_transpose2d needs both).
+
+    ``keep_columns``: if the whole batch's columns fit in _KEEP_COLUMNS_BYTES, return them
+    (a list, one array per chunk; else None); ``columns``: such kept columns, used instead of
+    im2col.
     """
     N, C = image.shape[:2]
     Cout, Cg, kh, kw = w_shape
@@ -163,15 +179,17 @@ def _correlate_and_weight_grad(image, w_shape, window, groups, out_hw, w=None, b
         if grad is not None:
             grad += np.matmul(plane.reshape(N, G, Cout // G, L),
                               pixels.transpose(0, 1, 3, 2)).sum(axis=0)
-    else:
-        chunks = _Chunks(N, K, Cout, out_hw, image.dtype)
-        for n0, B in chunks:
-            cols = _columns(image, n0, B, window, chunks)
-            if output:
-                _correlate_chunk(cols, wg, B, chunks, y[n0:n0 + B], bias)
-            if grad is not None:
-                _weight_grad_chunk(cols, plane[n0:n0 + B], B, chunks, grad)
-    return y, (grad.reshape(w_shape) if grad is not None else None)
+        return y, (grad.reshape(w_shape) if grad is not None else None), None
+    keep = keep_columns and N * K * L * image.itemsize <= _KEEP_COLUMNS_BYTES
+    chunks = _Chunks(N, K, Cout, out_hw, image.dtype, keep=keep)
+    for k, n0, B in chunks:
+        cols = columns[k] if columns is not None else _columns(image, n0, B, window, chunks)
+        if output:
+            _correlate_chunk(cols, wg, B, chunks, y[n0:n0 + B], bias)
+        if grad is not None:
+            _weight_grad_chunk(cols, plane[n0:n0 + B], B, chunks, grad)
+    return y, (grad.reshape(w_shape) if grad is not None else None), \
+        (chunks.kept if keep else None)
 
 
 def _correlate_adjoint(plane, w, window, groups, image_shape):
@@ -190,7 +208,7 @@ def _correlate_adjoint(plane, w, window, groups, image_shape):
         return image
     image = np.zeros(image_shape, dtype=plane.dtype)
     chunks = _Chunks(N, K, Cout, out_hw, plane.dtype)
-    for n0, B in chunks:
+    for _, n0, B in chunks:
         planes = chunks.side_by_side(plane[n0:n0 + B], B)
         cols = chunks.cols(B)
         np.matmul(wt, planes.reshape(G, Cout // G, B * L), out=cols.reshape(G, K // G, B * L))
@@ -205,14 +223,17 @@ class Conv2dFunction(Function):
         x = kernel_array(x, op)
         ctx.save_for_backward(x, weight)
         ctx.window, ctx.groups = window, groups
-        return _correlate(x, weight, window, groups, out_hw, bias)
+        y, _, ctx.columns = _correlate_and_weight_grad(x, weight.shape, window, groups, out_hw,
+                                                       w=weight, bias=bias, keep_columns=True)
+        return y
 
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad
         grad = np.ascontiguousarray(grad, dtype=x.dtype)
         gx = _correlate_adjoint(grad, weight, ctx.window, ctx.groups, x.shape) if need_x else None
-        gw = _weight_grad(x, grad, ctx.window, ctx.groups, weight.shape) if need_w else None
+        gw = _weight_grad(x, grad, ctx.window, ctx.groups, weight.shape, ctx.columns) \
+            if need_w else None
         gb = grad.sum(axis=(0, 2, 3)) if need_b else None
         return gx, gw, gb
 
@@ -237,8 +258,8 @@ class ConvTranspose2dFunction(Function):
         grad = np.ascontiguousarray(grad, dtype=x.dtype)
         window, groups = ctx.window, ctx.groups
         if need_x and need_w:  # both read im2col(grad): one pass serves them
-            gx, gw = _correlate_and_weight_grad(grad, weight.shape, window, groups, x.shape[2:],
-                                                w=weight, plane=x)
+            gx, gw, _ = _correlate_and_weight_grad(grad, weight.shape, window, groups,
+                                                   x.shape[2:], w=weight, plane=x)
         else:
             gx = _correlate(grad, weight, window, groups, x.shape[2:]) if need_x else None
             gw = _weight_grad(grad, x, window, groups, weight.shape) if need_w else None

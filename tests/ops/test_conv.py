@@ -200,6 +200,36 @@ def test_batches_larger_than_one_chunk_agree_with_the_loop(monkeypatch):
              conv2d_loop(x, w, b, padding=1), [x, w, b])
 
 
+@pytest.mark.parametrize("keep_bytes", [0, 1 << 30])
+def test_with_and_without_the_kept_columns_agree_with_the_loop(monkeypatch, keep_bytes):
+    """A small layer keeps its columns from forward for the weight gradient; a large one
+    (here: every layer, with the threshold at 0) makes them again. Both are exact."""
+    monkeypatch.setattr(conv_ops, "_KEEP_COLUMNS_BYTES", keep_bytes)
+    monkeypatch.setattr(conv_ops, "_CHUNK_BYTES", 200)  # several chunks
+    x, w, b = RNG.standard_normal((4, 2, 5, 5)), RNG.standard_normal((6, 1, 3, 3)), \
+        RNG.standard_normal(6)
+    check_op(lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1, groups=2),
+             lambda x, w, b: conv2d_loop(x, w, b, stride=2, padding=1, groups=2), [x, w, b])
+
+
+def test_a_small_layer_runs_im2col_once_per_step(monkeypatch):
+    calls = []
+    real = conv_ops.kernels.im2col
+
+    def counting(*args):
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(conv_ops.kernels, "im2col", counting)
+    x = Tensor(RNG.standard_normal((3, 2, 6, 6)))  # an image batch: no input gradient
+    w = Tensor(RNG.standard_normal((4, 2, 3, 3)), requires_grad=True)
+    F.conv2d(x, w, padding=1).sum().backward()
+    assert len(calls) == 1 and w.grad is not None
+    monkeypatch.setattr(conv_ops, "_KEEP_COLUMNS_BYTES", 0)
+    F.conv2d(x, w, padding=1).sum().backward()
+    assert len(calls) == 3  # forward and weight gradient each make the columns
+
+
 def test_pair_arguments_accept_ints_tuples_and_lists():
     x, w = Tensor(RNG.standard_normal((1, 1, 7, 7))), Tensor(RNG.standard_normal((1, 1, 3, 3)))
     a = F.conv2d(x, w, stride=2, padding=1)
