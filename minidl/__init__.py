@@ -68,6 +68,9 @@ from minidl.ops.shape import (
 )
 from minidl.random import manual_seed
 from minidl.serialization import load, save
+from minidl.utils.allocator import keep_freed_memory
+
+keep_freed_memory()  # freed arrays stay in the heap for the next step (utils/allocator.py)
 
 float32 = np.float32
 float64 = np.float64
