@@ -12,6 +12,10 @@ The table ends with the geometric mean of the ratios, the peak memory of one
 conv C forward + backward (minidl/bench/memory.py), and one training epoch of
 lesson 02's two networks (minidl/bench/lesson02.py).
 
+Both run in one process, so both get the memory allocator settings that ``import
+minidl`` makes (minidl/utils/allocator.py: freed memory is kept for the next step);
+PyTorch's CPU tensors come from the same glibc malloc.
+
 PyTorch is never a dependency of minidl: install it in a scratch environment to
 run this mode (``pip install torch``). It is imported only here.
 """
