@@ -25,6 +25,8 @@ def main(argv=None) -> None:
     parser.add_argument("--only", metavar="TEXT",
                         help="with --vs-torch: only the rows whose name contains TEXT "
                              "('memory', 'lesson' for those tables)")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="with --vs-torch: threads for PyTorch and NumPy's BLAS (default 2)")
     parser.add_argument("--markdown", action="store_true",
                         help="with --vs-torch: also print the table as Markdown (for README)")
     args = parser.parse_args(argv)
@@ -33,7 +35,8 @@ def main(argv=None) -> None:
             parser.error("--vs-torch prints its own table; give no sections")
         from minidl.bench import vs_torch
 
-        vs_torch.run(quick=args.quick, only=args.only, as_markdown=args.markdown)
+        vs_torch.run(quick=args.quick, only=args.only, as_markdown=args.markdown,
+                     threads=args.threads)
         return
     unknown = [s for s in args.sections if s not in SECTIONS]
     if unknown:

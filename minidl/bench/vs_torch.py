@@ -22,6 +22,7 @@ run this mode (``pip install torch``). It is imported only here.
 
 from __future__ import annotations
 
+import ctypes
 import math
 import os
 import resource
@@ -43,6 +44,28 @@ class Workload(NamedTuple):
 
     name: str
     build: Callable
+
+
+def blas_threads(threads: int | None = None) -> int | None:
+    """Set NumPy's OpenBLAS to ``threads`` threads (if given) and return how many it uses,
+    or None where that cannot be found (another BLAS, or no /proc). OpenBLAS reads its
+    environment only when it loads; its ``*_set_num_threads`` function changes it after."""
+    try:
+        with open("/proc/self/maps") as f:
+            paths = {line.split()[-1] for line in f if "openblas" in line.lower()}
+    except OSError:
+        return None
+    for path in sorted(paths):
+        lib = ctypes.CDLL(path)
+        for prefix in ("scipy_openblas", "openblas"):
+            for suffix in ("64_", ""):
+                setter = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
+                getter = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
+                if setter is not None and getter is not None:
+                    if threads is not None:
+                        setter(threads)
+                    return getter()
+    return None
 
 
 def import_torch(threads: int = 2):
@@ -358,7 +381,7 @@ def _row(name, *cells, width=52) -> None:
 def compare(workloads, torch, repeat: int) -> list:
     """Print one row per workload; return [(name, minidl seconds, PyTorch seconds)]."""
     rows = []
-    _row("forward + backward, float32, 2 threads", "minidl ms", "torch ms", "ratio", "goal")
+    _row("forward + backward, float32", "minidl ms", "torch ms", "ratio", "goal")
     for workload in workloads:
         ours, theirs = interleaved_medians(workload.build(torch), repeat)
         rows.append((workload.name, ours, theirs))
@@ -373,7 +396,7 @@ def compare(workloads, torch, repeat: int) -> list:
 
 def markdown(rows, memory_row, epoch_rows, gflops: float) -> str:
     """The tables as Markdown, for the README's Benchmarks section."""
-    lines = ["| workload (forward + backward, float32, 2 threads) | minidl | PyTorch | "
+    lines = ["| workload (forward + backward, float32) | minidl | PyTorch | "
              "minidl / PyTorch | goal |", "|---|---|---|---|---|"]
     for name, ours, theirs in rows:
         lines.append(f"| {name} | {ours * 1e3:.2f} ms | {theirs * 1e3:.2f} ms | "
@@ -424,18 +447,21 @@ class MachineLoad:
         return max(0.0, busy - own) / (wall * (os.cpu_count() or 1))
 
 
-def run(quick: bool = False, only=None, as_markdown: bool = False) -> None:
+def run(quick: bool = False, only=None, as_markdown: bool = False, threads: int = 2) -> None:
     """Print the side-by-side tables (``only``: a substring choosing some rows;
-    ``as_markdown``: also print them as one Markdown table at the end)."""
+    ``as_markdown``: also print them as one Markdown table at the end; ``threads``: for
+    PyTorch and for NumPy's BLAS, 2 by default as in the goals)."""
     from minidl.bench import lesson02, memory
     from minidl.bench._timing import matmul_gflops
 
-    torch = import_torch()
+    torch = import_torch(threads)
+    blas = blas_threads(threads)
     load = MachineLoad()
     repeat = 3 if quick else 11
     gflops = matmul_gflops(repeat=3)
-    print(f"minidl vs PyTorch {torch.__version__} (CPU), float32, 2 threads each; NumPy "
-          f"{np.__version__}; matmul 1024^3 at {gflops:.0f} GFLOP/s here")
+    print(f"minidl vs PyTorch {torch.__version__} (CPU), float32; threads: PyTorch "
+          f"{torch.get_num_threads()}, NumPy's BLAS {blas or '?'}, numba 1 (serial kernels); "
+          f"NumPy {np.__version__}; matmul 1024^3 at {gflops:.0f} GFLOP/s here")
     print("ratio = minidl time / PyTorch time, medians of interleaved runs "
           f"({repeat} each); lower is better")
     workloads = [w for w in WORKLOADS if only is None or only.lower() in w.name.lower()]

@@ -73,3 +73,14 @@ def test_markdown_table_has_a_row_per_workload_and_the_ratios():
     assert "| geometric mean | | | 1.10 |" in text
     assert "| 0.80 | <= 1.5 |" in text and "| one epoch of lesson 02: modern LeNet" in text
     assert "150 GFLOP/s" in text
+
+
+def test_blas_threads_can_be_read_and_set_where_numpy_uses_openblas():
+    before = vs_torch.blas_threads()
+    if before is None:  # another BLAS: the comparison says '?' and goes on
+        return
+    try:
+        assert vs_torch.blas_threads(1) == 1
+    finally:
+        vs_torch.blas_threads(before)
+    assert vs_torch.blas_threads() == before
