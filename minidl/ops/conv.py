@@ -90,23 +90,33 @@ class _Chunks:
             return self.kept[-1]
         return self._cols[:self.K * B * self.L].reshape(self.K, B * self.L)
 
-    def planes(self, B):
-        """B images' output planes side by side, [Cout, B*L]."""
+    def planes(self, B, out):
+        """Where to put B images' output planes side by side, [Cout, B*L]: the buffer, or
+        for one image its own output ``out`` [1, Cout, *] (one plane needs no reordering)."""
+        if B == 1:
+            return out.reshape(self.Cout, self.L)
         return self._planes[:self.Cout * B * self.L].reshape(self.Cout, B * self.L)
 
     def image_major(self, planes, out, bias=None):
         """out[b, o, :] = planes[o, b*L:(b+1)*L] (+ bias[o]): [Cout, B*L] -> out [B, Cout, *]."""
         B = planes.shape[1] // self.L
-        side_by_side = planes.reshape(self.Cout, B, self.L).transpose(1, 0, 2)
         out = out.reshape(B, self.Cout, self.L)
+        if B == 1:  # planes() handed out the output itself: only the bias is left to add
+            if bias is not None:
+                out += bias.reshape(-1, 1)
+            return
+        side_by_side = planes.reshape(self.Cout, B, self.L).transpose(1, 0, 2)
         if bias is None:
             np.copyto(out, side_by_side)
         else:
             np.add(side_by_side, bias.reshape(-1, 1), out=out)
 
     def side_by_side(self, images, B):
-        """The inverse of image_major: images [B, Cout, *] -> planes [Cout, B*L]."""
-        planes = self.planes(B)
+        """The inverse of image_major: images [B, Cout, *] -> planes [Cout, B*L] (for one
+        image, the image itself)."""
+        if B == 1:
+            return images.reshape(self.Cout, self.L)
+        planes = self.planes(B, None)
         np.copyto(planes.reshape(self.Cout, B, self.L),
                   images.reshape(B, self.Cout, self.L).transpose(1, 0, 2))
         return planes
@@ -122,7 +132,7 @@ def _columns(image, n0, B, window, chunks):
 def _correlate_chunk(cols, wg, B, chunks, out, bias):
     """out [B, Cout, *] = W_g @ cols_g (+ bias), for one chunk's columns."""
     G = wg.shape[0]
-    planes = chunks.planes(B)
+    planes = chunks.planes(B, out)
     np.matmul(wg, cols.reshape(G, chunks.K // G, -1), out=planes.reshape(G, chunks.Cout // G, -1))
     chunks.image_major(planes, out, bias)
 
