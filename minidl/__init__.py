@@ -120,6 +120,9 @@ from minidl.ops.shape import (
 from minidl.ops.sort import argsort, sort, topk
 from minidl.random import manual_seed
 from minidl.serialization import load, save
+from minidl.utils.allocator import keep_freed_memory
+
+keep_freed_memory()  # freed arrays stay in the heap for the next step (utils/allocator.py)
 
 __version__ = "0.1.0"
 
