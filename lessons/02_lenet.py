@@ -1,39 +1,41 @@
 # %% [markdown]
-# # Lesson 02 — LeNet 1989: convolutions that subsample, trained by backprop
-#
-# **Paper.** Y. LeCun, B. Boser, J. S. Denker, D. Henderson, R. E. Howard,
-# W. Hubbard, L. D. Jackel (1989), "Backpropagation Applied to Handwritten Zip
-# Code Recognition", Neural Computation 1(4). A 16x16 digit goes through two
-# layers of 5x5 feature detectors whose weights are shared across positions
-# (convolutions) and that subsample by moving their window 2 pixels at a time
-# (stride 2), then through one fully connected hidden layer of 30 units to 10
-# outputs. Everything (9,760 free parameters) is learned by backpropagation.
-#
-# **What you build.** The 1989 network, rebuilt from minidl's `conv2d` with the
-# paper's sizes (H1: 12 maps of 8x8, H2: 12 maps of 4x4, H3: 30 units), its
-# sparse H1 -> H2 connection table, per-unit biases, scaled tanh, +-1 targets
-# with a squared error, and online SGD (one digit per step). Then a modern
-# network with the same layer sizes (ReLU, max-pooling, batch norm,
-# cross-entropy, momentum, cosine schedule), compared on the same data. You
-# look inside both: the learned first-layer filters and the feature maps of
-# one digit. Last, dilated (atrous) convolution: the receptive field of a
-# stack of 3x3 convolutions computed by formula and measured by autograd, as
-# the gradient of one output pixel with respect to the input.
-#
-# **Data.** The UCI digits shipped with minidl (8x8, resized to 16x16 as in
-# the paper's input; 1,397 training and 400 test images, each test error is
-# 0.25%). The paper had 7,291 training and 2,007 test zip-code digits.
-#
-# **Expected result.** The better of the two networks reaches >= 98% test
-# accuracy (mean over three seeds). Full run: under 3 minutes on 2 cores.
-#
-# *Measured on a 2-core machine (full run, seeds 0, 1, 2): LeNet 1989 98.00%,
-# 98.00%, 98.75% (mean 98.25%); modern 98.50%, 98.50%, 99.00% (mean 98.67%).
-# 12 s per 1989 training run (23 epochs of online SGD), 6 s per modern run,
-# whole lesson 57 s (machine shared with other jobs); 56 s on an idle machine,
-# same accuracies. Quick run: 3 s.*
-#
-# Run: `python lessons/02_lenet.py [--quick] [--seed S] [--out DIR]`
+"""
+# Lesson 02 — LeNet 1989: convolutions that subsample, trained by backprop
+
+**Paper.** Y. LeCun, B. Boser, J. S. Denker, D. Henderson, R. E. Howard,
+W. Hubbard, L. D. Jackel (1989), "Backpropagation Applied to Handwritten Zip
+Code Recognition", Neural Computation 1(4). A 16x16 digit goes through two
+layers of 5x5 feature detectors whose weights are shared across positions
+(convolutions) and that subsample by moving their window 2 pixels at a time
+(stride 2), then through one fully connected hidden layer of 30 units to 10
+outputs. Everything (9,760 free parameters) is learned by backpropagation.
+
+**What you build.** The 1989 network, rebuilt from minidl's `conv2d` with the
+paper's sizes (H1: 12 maps of 8x8, H2: 12 maps of 4x4, H3: 30 units), its
+sparse H1 -> H2 connection table, per-unit biases, scaled tanh, +-1 targets
+with a squared error, and online SGD (one digit per step). Then a modern
+network with the same layer sizes (ReLU, max-pooling, batch norm,
+cross-entropy, momentum, cosine schedule), compared on the same data. You
+look inside both: the learned first-layer filters and the feature maps of
+one digit. Last, dilated (atrous) convolution: the receptive field of a
+stack of 3x3 convolutions computed by formula and measured by autograd, as
+the gradient of one output pixel with respect to the input.
+
+**Data.** The UCI digits shipped with minidl (8x8, resized to 16x16 as in
+the paper's input; 1,397 training and 400 test images, each test error is
+0.25%). The paper had 7,291 training and 2,007 test zip-code digits.
+
+**Expected result.** The better of the two networks reaches >= 98% test
+accuracy (mean over three seeds). Full run: under 3 minutes on 2 cores.
+
+*Measured on a 2-core machine (full run, seeds 0, 1, 2): LeNet 1989 98.00%,
+98.00%, 98.75% (mean 98.25%); modern 98.50%, 98.50%, 99.00% (mean 98.67%).
+12 s per 1989 training run (23 epochs of online SGD), 6 s per modern run,
+whole lesson 57 s (machine shared with other jobs); 56 s on an idle machine,
+same accuracies. Quick run: 3 s.*
+
+Run: `python lessons/02_lenet.py [--quick] [--seed S] [--out DIR]`
+"""
 
 # %%
 import math

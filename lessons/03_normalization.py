@@ -1,50 +1,52 @@
 # %% [markdown]
-# # Lesson 03 — Batch, layer and group normalization
-#
-# **Papers.** S. Ioffe, C. Szegedy (2015), "Batch Normalization: Accelerating
-# Deep Network Training by Reducing Internal Covariate Shift"; J. L. Ba,
-# J. R. Kiros, G. E. Hinton (2016), "Layer Normalization"; D. Ulyanov,
-# A. Vedaldi, V. Lempitsky (2016), "Instance Normalization"; Y. Wu, K. He
-# (2018), "Group Normalization".
-#
-# All four standardize a feature map x: [N, C, H, W] over some set S of its
-# entries and then apply a learned per-channel scale and shift:
-#
-#     mu = mean_S(x),  var = mean_S((x - mu)^2),  y = gamma * (x - mu) / sqrt(var + eps) + beta
-#
-# They differ only in S. Batch norm (BN) averages over the batch, so its output
-# for one image depends on the other images in the batch, and at test time it
-# switches to running averages collected during training. Layer (LN), instance
-# (IN) and group norm (GN) use one image's own numbers, the same way in
-# training and test.
-#
-# **What you build.** A picture of the four sets S (after Wu & He 2018, Fig. 2),
-# checked against minidl's `batch_norm`, `layer_norm` and `group_norm`; one
-# small CNN trained with BN, LN, GN and with no normalization; BN's two modes
-# taken apart (the same batch in train and eval mode, batch statistics against
-# running statistics); and Wu & He's batch-size experiment (their Fig. 5) in
-# miniature: test error against the batch size (32, 8, 4, 2) for BN and GN.
-#
-# **Data.** The UCI digits shipped with minidl, 8x8 (1,397 training and 400
-# test images; each test error is 0.25%).
-#
-# **Expected result.** At batch 32, BN trains best and every normalization
-# beats none. At small batches BN's batch statistics become noisy: evaluated
-# with those statistics its error climbs steadily as the batch shrinks. How
-# much of that survives into the eval-mode error (running statistics, the
-# number Wu & He report) depends on how many numbers each statistic is
-# averaged over; section 4 measures two regimes. GN does not care about the
-# batch size. Full run: under 5 minutes on 2 cores.
-#
-# *Measured on a 2-core machine (full run, seeds 0, 1, 2; test error, mean of
-# the seeds): at batch 32, none 3.33%, BN 1.25%, LN 1.92%, GN 1.75%. Batch
-# 32 -> 2, regime A: BN 1.25% -> 1.58%, GN 1.75% -> 1.33%; regime B: BN
-# 1.00% -> 48.9%, GN 1.83% -> 2.00% (all sizes in section 5). Two full runs
-# gave identical numbers; sweep 152 s and 167 s, whole lesson 166 s and 186 s
-# (a third run on an idle machine: same numbers, whole lesson 153 s)
-# (under 3.5 minutes; machine shared with other jobs). Quick run: 6 s.*
-#
-# Run: `python lessons/03_normalization.py [--quick] [--seed S] [--out DIR]`
+"""
+# Lesson 03 — Batch, layer and group normalization
+
+**Papers.** S. Ioffe, C. Szegedy (2015), "Batch Normalization: Accelerating
+Deep Network Training by Reducing Internal Covariate Shift"; J. L. Ba,
+J. R. Kiros, G. E. Hinton (2016), "Layer Normalization"; D. Ulyanov,
+A. Vedaldi, V. Lempitsky (2016), "Instance Normalization"; Y. Wu, K. He
+(2018), "Group Normalization".
+
+All four standardize a feature map x: [N, C, H, W] over some set S of its
+entries and then apply a learned per-channel scale and shift:
+
+    mu = mean_S(x),  var = mean_S((x - mu)^2),  y = gamma * (x - mu) / sqrt(var + eps) + beta
+
+They differ only in S. Batch norm (BN) averages over the batch, so its output
+for one image depends on the other images in the batch, and at test time it
+switches to running averages collected during training. Layer (LN), instance
+(IN) and group norm (GN) use one image's own numbers, the same way in
+training and test.
+
+**What you build.** A picture of the four sets S (after Wu & He 2018, Fig. 2),
+checked against minidl's `batch_norm`, `layer_norm` and `group_norm`; one
+small CNN trained with BN, LN, GN and with no normalization; BN's two modes
+taken apart (the same batch in train and eval mode, batch statistics against
+running statistics); and Wu & He's batch-size experiment (their Fig. 5) in
+miniature: test error against the batch size (32, 8, 4, 2) for BN and GN.
+
+**Data.** The UCI digits shipped with minidl, 8x8 (1,397 training and 400
+test images; each test error is 0.25%).
+
+**Expected result.** At batch 32, BN trains best and every normalization
+beats none. At small batches BN's batch statistics become noisy: evaluated
+with those statistics its error climbs steadily as the batch shrinks. How
+much of that survives into the eval-mode error (running statistics, the
+number Wu & He report) depends on how many numbers each statistic is
+averaged over; section 4 measures two regimes. GN does not care about the
+batch size. Full run: under 5 minutes on 2 cores.
+
+*Measured on a 2-core machine (full run, seeds 0, 1, 2; test error, mean of
+the seeds): at batch 32, none 3.33%, BN 1.25%, LN 1.92%, GN 1.75%. Batch
+32 -> 2, regime A: BN 1.25% -> 1.58%, GN 1.75% -> 1.33%; regime B: BN
+1.00% -> 48.9%, GN 1.83% -> 2.00% (all sizes in section 5). Two full runs
+gave identical numbers; sweep 152 s and 167 s, whole lesson 166 s and 186 s
+(a third run on an idle machine: same numbers, whole lesson 153 s)
+(under 3.5 minutes; machine shared with other jobs). Quick run: 6 s.*
+
+Run: `python lessons/03_normalization.py [--quick] [--seed S] [--out DIR]`
+"""
 
 # %%
 import time
