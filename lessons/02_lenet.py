@@ -10,16 +10,18 @@ layers of 5x5 feature detectors whose weights are shared across positions
 (stride 2), then through one fully connected hidden layer of 30 units to 10
 outputs. Everything (9,760 free parameters) is learned by backpropagation.
 
-**What you build.** The 1989 network, rebuilt from minidl's `conv2d` with the
-paper's sizes (H1: 12 maps of 8x8, H2: 12 maps of 4x4, H3: 30 units), its
-sparse H1 -> H2 connection table, per-unit biases, scaled tanh, +-1 targets
-with a squared error, and online SGD (one digit per step). Then a modern
-network with the same layer sizes (ReLU, max-pooling, batch norm,
-cross-entropy, momentum, cosine schedule), compared on the same data. You
-look inside both: the learned first-layer filters and the feature maps of
-one digit. Last, dilated (atrous) convolution: the receptive field of a
-stack of 3x3 convolutions computed by formula and measured by autograd, as
-the gradient of one output pixel with respect to the input.
+**What you build.** One convolution written as loops over a tiny input,
+checked against `F.conv2d`. The 1989 network, rebuilt from minidl's `conv2d`
+with the paper's sizes (H1: 12 maps of 8x8, H2: 12 maps of 4x4, H3: 30 units),
+its sparse H1 -> H2 connection table, per-unit biases, scaled tanh, +-1
+targets with a squared error, and online SGD (one digit per step). Then a
+modern network with the same layer sizes (ReLU, max-pooling, batch norm,
+cross-entropy, momentum, cosine schedule), compared on the same data, with the
+output shape of every layer printed. You look inside both: the first-layer
+filters before and after training, and the feature maps of one digit. Last,
+dilated (atrous) convolution: the receptive field of a stack of 3x3
+convolutions computed by formula and measured by autograd, as the gradient of
+one output pixel with respect to the input.
 
 **Data.** The UCI digits shipped with minidl (8x8, resized to 16x16 as in
 the paper's input; 1,397 training and 400 test images, each test error is

@@ -21,10 +21,12 @@ training and test.
 
 **What you build.** A picture of the four sets S (after Wu & He 2018, Fig. 2),
 checked against minidl's `batch_norm`, `layer_norm` and `group_norm`; one
-small CNN trained with BN, LN, GN and with no normalization; BN's two modes
-taken apart (the same batch in train and eval mode, batch statistics against
-running statistics); and Wu & He's batch-size experiment (their Fig. 5) in
-miniature: test error against the batch size (32, 8, 4, 2) for BN and GN.
+small CNN trained with BN, LN, GN (its number of groups chosen on a validation
+split) and with no normalization; BN's two modes taken apart (the same batch
+in train and eval mode, batch statistics against running statistics); and a
+miniature of Wu & He's batch-size experiment (their Fig. 5): test error
+against the batch size (32, 8, 4, 2) for BN and GN, in two regimes, one of
+which makes BN fail by another mechanism than theirs.
 
 **Data.** The UCI digits shipped with minidl, 8x8 (1,397 training and 400
 test images; each test error is 0.25%).

@@ -16,7 +16,8 @@ and the next element (sequence prediction / generation).
 **What you build.** The basic cell by hand, checked against `nn.RNNCell`;
 unrolling with TensorFlow's `static_rnn` / `dynamic_rnn` (with `time_major`
 and variable lengths) and PyTorch's `nn.RNN`; the powers of U through its
-eigendecomposition and the gradient of a real loss with respect to earlier
+eigendecomposition (and why, for a non-normal U, they level off above 1 at
+spectral radius 1) and the gradient of a real loss with respect to earlier
 states; then three trained RNNs: a running-parity tagger (a label per bit), a
 digit classifier that reads 16x16 images row by row, and a next-value
 predictor of sine waves trained with teacher forcing, then run free,

@@ -14,15 +14,14 @@ GRU (Cho et al. 2014) does the same with two gates and no separate cell:
 h(t) = (1 - z) * n + z * h(t-1).
 
 **What you build.** The LSTM and GRU steps by hand, checked against
-`nn.LSTMCell` and `nn.GRUCell`;
-the adding problem (Hochreiter & Schmidhuber 1997, experiment 4) at growing
-lengths for `nn.RNN`, `nn.LSTM` and `nn.GRU`, with the plot of error against
-length; the gradient that reaches the early steps in the trained networks;
-then a character-level language model (an LSTM trained with truncated
-backpropagation through time and gradient clipping) on a text that ships
-with CPython, the `help()` pages of Python itself (`pydoc_data.topics`, about
-460,000 characters, no network needed), and samples from it at several
-temperatures.
+`nn.LSTMCell` and `nn.GRUCell`; the adding problem (Hochreiter & Schmidhuber
+1997, experiment 4) at growing lengths for `nn.RNN`, `nn.LSTM` and `nn.GRU`,
+with the plot of error against length; the gradient that reaches the early
+steps in the trained networks; then a character-level language model (an LSTM
+trained with truncated backpropagation through time and gradient clipping) on
+a text that ships with CPython, the `help()` pages of Python itself
+(`pydoc_data.topics`, about 460,000 characters, no network needed), and
+samples from it at several temperatures.
 
 **Expected result.** Adding problem at length 50: LSTM and GRU reach a test
 MSE at least 10x below the trivial baseline (always answering 1.0, MSE 1/6),
