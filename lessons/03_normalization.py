@@ -379,7 +379,10 @@ ax.set(xticks=range(4), xticklabels=[32, 8, 4, 2], xlabel="batch size",
 ax.legend()
 save_figure(fig, args.out / "batch_statistics_noise.png")
 print("std of the batch mean of channel", channel, "over random batches:",
-      ", ".join(f"batch {b}: {s:.3f}" for b, s in spread.items()))
+      ", ".join(f"batch {b}: {s:.3f}" for b, s in spread.items()),
+      f"(batch 2 / batch 32: {spread[2] / spread[32]:.1f}, 1/sqrt(batch) predicts 4)")
+if not args.quick:
+    assert 3 < spread[2] / spread[32] < 5.5, spread
 
 # %% [markdown]
 # ## 4. The batch-size experiment in miniature (after Wu & He 2018, Fig. 5)
