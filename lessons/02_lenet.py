@@ -338,8 +338,9 @@ print(f"  {timer_1989.seconds / len(seeds):.1f} s per training run")
 #   learning-rate schedule; PyTorch's default initialization.
 #
 # Where they live: `nn.MaxPool2d` calls `max_pool2d` in `minidl/ops/pool.py`
-# (the primitive `WindowMax`, whose loops are `window_max` and
-# `window_max_backward` in `minidl/kernels/pool.py`); `nn.BatchNorm2d`
+# (the primitive `WindowMax`, whose loops are `window_max` for the forward
+# and `scatter_add_planes` for the backward, both in `minidl/kernels/pool.py`);
+# `nn.BatchNorm2d`
 # (`minidl/nn/norm.py`) calls `batch_norm` in `minidl/ops/norm.py`
 # (`BatchNormFunction`, loops in `minidl/kernels/norm.py`); `nn.ReLU` is
 # `ReLU` in `minidl/ops/activation.py`.
