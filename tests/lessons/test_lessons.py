@@ -46,7 +46,9 @@ def test_every_exercise_has_a_check(lesson):
 
 
 # "`name` in `minidl/x/y.py`" (name may be Class.method): the source a lesson points to.
-POINTER = re.compile(r"`([A-Za-z_][\w.]*)(?:\(\))?`,? in\s+(?:#\s+)?`(minidl/[\w/]+\.py)`")
+BREAK = r"\s+(?:#\s+)?"  # a space, or a line break inside a markdown comment
+POINTER = re.compile(rf"`([A-Za-z_][\w.]*)(?:\(\))?`,?{BREAK}(?:is{BREAK})?in{BREAK}"
+                     r"`(minidl/[\w/]+\.py)`")
 
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=IDS)
