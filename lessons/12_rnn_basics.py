@@ -504,7 +504,7 @@ if not args.quick:
 #    (`train_reader(train_images[..., ::-1, :].copy(), test_images[..., ::-1, :].copy())`)
 #    or column by column (swap the last two axes). Compare the
 #    after-each-row accuracy curves: which part of a digit carries the most?
-#    Check: `check_range("bottom to top: test accuracy", accuracy, A, B)`.
+#    Check: `check_range("bottom to top: test accuracy", accuracy, 0.90, 0.97)`.
 # 4. **What the input noise does.** Train the sine predictor without input
 #    noise and with noise 0.2 (`train_predictor(noise=0.0)`), then
 #    `score_predictor`. How do the one-step MSE and the generation MSE move,
