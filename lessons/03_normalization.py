@@ -564,7 +564,7 @@ if not args.quick:
 #    instead of 2 (`train("BN", 3, seed, widths=(16, 32, 64, 64))`). Is the
 #    collapse gone? What does BN output for 3 numbers? (Hint: the sum of the
 #    squares of n standardized numbers.)
-#    Check: `check_range("regime B, batch 3: BN mean test error (%)", np.mean(errors_b3), A, B)`
+#    Check: `check_range("regime B, batch 3: BN mean test error (%)", np.mean(errors_b3), 1.0, 2.0)`
 #    and, with `out = F.batch_norm(x, None, None, training=True).data` for a
 #    random x of shape [3, 1, 1, 1], `check_range("sum of squares of BN(3 numbers)",
 #    (out ** 2).sum(), 2.99, 3.0)`.

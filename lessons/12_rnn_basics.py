@@ -30,13 +30,14 @@ accuracy; sine predictor: teacher-forced one-step MSE at least 10x below the
 MSE below a tenth of the signal's variance.
 Full run on a 2-core laptop: under a minute.
 
-*Measured on a shared 2-core machine (other jobs running, so times are
-pessimistic), full run, seed 0: parity tagger 100.00% per position at length
-20 and 100.00% at length 50 (1.6 s); digits read row by row 96.25% test
-accuracy (2.0 s); sine predictor one-step MSE 0.00011 against 0.0193 for
-repeating the last value (177x lower), first 20 generated steps MSE 0.0080
-against a signal variance of 0.285 (18.5 s); whole lesson 23 s (18 s on an
-idle machine, same numbers).*
+*Measured (full run, seed 0): parity tagger 100.00% per position at length 20
+and 100.00% at length 50; digits read row by row 96.25% test accuracy; sine
+predictor one-step MSE 0.00011 against 0.0193 for repeating the last value
+(177x lower), first 20 generated steps MSE 0.0080 against a signal variance of
+0.285. Time: 18 s on an idle 2-core machine before this version's additions
+(which add well under a second); this run took 807 s of wall clock (61 s of
+CPU) on a machine shared with four other jobs at a load of about 15, so its
+times say nothing.*
 
 Run: `python lessons/12_rnn_basics.py [--quick] [--seed S] [--out DIR]`
 """
