@@ -573,8 +573,8 @@ if not args.quick:
 #    `norm_layer`; they then average over about 100 batches instead of 10).
 #    Does BN at batch 2 improve in eval mode? Which part of the problem does
 #    this fix, and which not?
-#    Check: `check_range("regime A, batch 2, momentum 0.01 (%)", np.mean(errors_a), A, B)` and
-#    `check_range("regime B, batch 2, momentum 0.01 (%)", np.mean(errors_b), A, B)`.
+#    Check (seed 0): `check_range("regime A, batch 2, momentum 0.01 (%)", error_a, 1.0, 2.25)`
+#    and `check_range("regime B, batch 2, momentum 0.01 (%)", error_b, A, B)`.
 # 4. **Recompute the statistics after training.** Batch renormalization
 #    (Ioffe 2017) attacks the train/test mismatch during training. A simpler
 #    fix after training: reset the running statistics
@@ -583,7 +583,9 @@ if not args.quick:
 #    network in train mode with batches of 100 (under `minidl.no_grad()`), then
 #    evaluate in eval mode. How much of BN's error at batch 2 does that
 #    recover in regime A? In regime B?
-#    Check: `check_range("regime B, batch 2, recomputed statistics (%)", np.mean(errors), A, B)`.
+#    Check (three seeds): `check_range("regime A, batch 2, recomputed statistics (%)",
+#    np.mean(errors_a), 1.0, 2.0)` and `check_range("regime B, batch 2, recomputed
+#    statistics (%)", np.mean(errors_b), A, B)`.
 # 5. **One image at a time.** Evaluate the GN network of section 2 in train
 #    mode with test batches of one image. Why are its predictions the same as
 #    in eval mode? Why does BN in train mode refuse a batch of one image in

@@ -408,17 +408,23 @@ if not args.quick:
 # whether your number lies where a correct solution's does (seed 0, full run).
 #
 # 1. **Longer sequences, and the forget-gate bias.** Train the LSTM and the
-#    GRU on the adding problem at T = 100 (`train_adding("LSTM", 100, 2000)`).
-#    Then start the LSTM's forget gate open: set its forget-gate biases to 1
-#    (`model.rnn.bias_ih_l0.data[32:64] = 1` right after building the model,
-#    Jozefowicz et al. 2015) and compare the steps it needs
-#    (`steps_to_threshold(curve)`).
-#    Check: `check_range("LSTM, T = 100: test MSE", mse, A, B)`.
+#    GRU on the adding problem at T = 100 (`model, mse, curve =
+#    train_adding("LSTM", 100, 2000)`) and compare the steps each needs
+#    (`steps_to_threshold(curve)`). Then start the LSTM's forget gate open: set
+#    its forget-gate biases to 1 (`model.rnn.bias_ih_l0.data[32:64] = 1` right
+#    after building the model in `train_adding`, Jozefowicz et al. 2015). Does
+#    it need fewer steps?
+#    Check: `check_range("LSTM, T = 100: test MSE", mse, 0.001, 0.0034)` (it
+#    reaches the threshold, 1/300, within 2,000 steps).
 # 2. **The copy task.** Swap the adding problem for `minidl.data.copy_task`
-#    (a label at every step, cross-entropy; the chance level is
-#    `copy_task_baseline` in `minidl/data/sequences.py`). Which of the three
-#    cells learns it with a delay of 10?
-#    Check: `check_range("LSTM, copy task: per-step accuracy on the recalled symbols", acc, A, B)`.
+#    (read 10 symbols, wait 10 steps, write them back; a label at every step;
+#    the memoryless cross-entropy is `copy_task_baseline` in
+#    `minidl/data/sequences.py`). Use one-hot inputs of the 10 tokens, 32
+#    units, a `Linear` head on every step's output, Adam (lr 0.01), gradient
+#    clipping at 1 and 2,000 batches `copy_task(64, 10, seed=step)`, and
+#    measure the accuracy on the 10 recalled symbols of `copy_task(500, 10,
+#    seed=999)`. Which of the three cells learns it?
+#    Check: `check_range("LSTM, copy task: accuracy on the recalled symbols", acc, A, B)`.
 # 3. **Shorter chunks.** Train the language model with chunks of 16 characters
 #    instead of 64 (`train_language_model(model, chunk=16)`, same number of
 #    steps, so a quarter of the characters). What happens to the validation
