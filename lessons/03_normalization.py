@@ -574,7 +574,7 @@ if not args.quick:
 #    Does BN at batch 2 improve in eval mode? Which part of the problem does
 #    this fix, and which not?
 #    Check (seed 0): `check_range("regime A, batch 2, momentum 0.01 (%)", error_a, 1.0, 2.25)`
-#    and `check_range("regime B, batch 2, momentum 0.01 (%)", error_b, A, B)`.
+#    and `check_range("regime B, batch 2, momentum 0.01 (%)", error_b, 40, 60)`.
 # 4. **Recompute the statistics after training.** Batch renormalization
 #    (Ioffe 2017) attacks the train/test mismatch during training. A simpler
 #    fix after training: reset the running statistics
