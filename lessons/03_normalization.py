@@ -51,7 +51,7 @@ exactly, and was stopped before the end of the sweep by the time limit on a
 machine shared with four other jobs (load about 20); the batch-2 and regime-B
 figures above are from the previous version's full run. Time: 153 s for the
 previous version on an idle machine, plus the five validation runs of G (191 s
-under that load; a few seconds idle, not measured).*
+under that load; not measured on an idle machine).*
 
 Run: `python lessons/03_normalization.py [--quick] [--seed S] [--out DIR]`
 """
