@@ -42,7 +42,7 @@ def test_every_exercise_has_a_check(lesson):
     exercises = re.split(r"^# \d+\. ", text[text.index("# ## Exercises"):], flags=re.M)[1:]
     assert exercises, "the exercises are a numbered list"
     for number, exercise in enumerate(exercises, 1):
-        assert re.search(r"Check( \([^)]*\))?:", exercise), f"exercise {number} has no check"
+        assert re.search(r"Check( \(.*?\))?:", exercise, re.S), f"exercise {number} has no check"
 
 
 # "`name` in `minidl/x/y.py`" (name may be Class.method): the source a lesson points to.
