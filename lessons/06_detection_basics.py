@@ -31,7 +31,9 @@ Full run on a 2-core laptop: about 10 seconds.
 *Measured (full run, seed 0): VOC mAP 0.649 before NMS and 0.848 after; from
 jitter 0.25 to 4.0, VOC10 0.866 -> 0.689 (-20%), COCO AP50 0.862 -> 0.687
 (-20%), AP@[.5:.95] 0.839 -> 0.228 (-73%), AP75 0.862 -> 0.080 (-91%). Time:
-4 s on an idle 2-core machine (an earlier measurement of this lesson); TIME06.
+4 s on an idle 2-core machine for the previous version; this run took 159 s of
+wall clock (7.5 s of CPU) on a machine shared with four other jobs at a load
+of about 20, so its times say nothing.
 The first run ever adds numba's one-time compilation of the kernels.*
 
 Run: `python lessons/06_detection_basics.py [--quick] [--seed S] [--out DIR]`
