@@ -231,9 +231,10 @@ save_figure(fig, args.out / "adding_problem.png")
 # modules are unrolled step by step as cells with the same weights (`nn.LSTM`
 # computes the same as `nn.LSTMCell` in a loop; it runs the fused layer
 # `LSTMLayer` of `minidl/ops/rnn.py`, which keeps no per-step tensors), so
-# `retain_grad()` can keep dL/dh(t) for every t. The basic RNN's gradient fades on the way back; the LSTM's and GRU's
-# reach the start of the sequence, where the first marker may be. The ratio
-# ||dL/dh(1)|| / ||dL/dh(T)|| is printed for each and checked in a full run.
+# `retain_grad()` can keep dL/dh(t) for every t. The basic RNN's gradient
+# fades on the way back; the LSTM's and GRU's reach the start of the sequence,
+# where the first marker may be. The ratio ||dL/dh(1)|| / ||dL/dh(T)|| is
+# printed for each and checked in a full run.
 
 # %%
 longest = lengths[-1]
