@@ -4,7 +4,7 @@
     import minidl.nn as nn
     import minidl.nn.functional as F
 
-Tiers (see DESIGN.md): numba kernels (``minidl.kernels``), primitives with a
+Tiers (DESIGN.md at the root of the repository maps the code): numba kernels (``minidl.kernels``), primitives with a
 hand-written backward (``minidl.ops``), and composites built from primitives.
 
 ``minidl.nn``, ``minidl.optim``, ``minidl.data``, ``minidl.utils`` (with
