@@ -4,8 +4,9 @@
     import minidl.nn as nn
     import minidl.nn.functional as F
 
-Tiers (DESIGN.md at the root of the repository maps the code): numba kernels (``minidl.kernels``), primitives with a
-hand-written backward (``minidl.ops``), and composites built from primitives.
+Tiers (DESIGN.md at the root of the repository maps the code): numba kernels
+(``minidl.kernels``), primitives with a hand-written backward (``minidl.ops``), and
+composites built from primitives.
 
 ``minidl.nn``, ``minidl.optim``, ``minidl.data``, ``minidl.utils`` (with
 ``minidl.utils.data``, PyTorch's path to the DataLoader) and ``minidl.vision`` load
