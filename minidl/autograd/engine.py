@@ -137,8 +137,12 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
                 g = unbroadcast_checked(node, i, g, data.shape)
             if g.dtype is not data.dtype:  # e.g. a float64 constant met a float32 tensor
                 g = g.astype(data.dtype, copy=False)
-            if fn is None:  # a leaf: accumulate into .grad (a copy: never alias an op's array)
-                parent.grad = g.copy() if parent.grad is None else parent.grad + g
+            if fn is None:  # a leaf: accumulate into .grad, never aliasing another array
+                if parent.grad is not None:
+                    parent.grad = parent.grad + g
+                else:
+                    parent.grad = g if made_for_this_input(g, out_grad, in_grads, node) \
+                        else g.copy()
             elif fn in grads:
                 grads[fn] = grads[fn] + g
             else:
@@ -147,6 +151,19 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
             node.saved_tensors = None
             node.saved_versions = ()
             node.parents = None
+
+
+def made_for_this_input(g, out_grad, in_grads, node) -> bool:
+    """True when ``backward`` made ``g`` afresh for this one input, so that a leaf can keep it
+    as its ``.grad`` without a copy: it is not the incoming gradient passed through (``Add``),
+    not given to two inputs, not a view of another array, and not an array the node saved.
+    Otherwise the leaf gets a copy, so that changing one ``.grad`` in place (``clip_grad_norm_``,
+    ``zero_grad(set_to_none=False)``) can never change another gradient."""
+    if g is out_grad or g.base is not None:
+        return False
+    if sum(other is g for other in in_grads) > 1:
+        return False
+    return not any(g is saved for saved in node.saved_tensors or ())
 
 
 def raise_wrong_count(node, in_grads) -> None:
