@@ -17,6 +17,12 @@ The instance is its own context (as in Chainer and early tinygrad): whatever
 ``forward`` stores on ``ctx`` is there again in ``backward``. ``backward`` returns
 one gradient per input of ``forward`` (None where none is needed).
 
+PyTorch writes the same two methods as ``@staticmethod``s taking ``ctx`` first;
+such a class works here unchanged (``__init_subclass__`` turns the static
+functions back into methods, so ``ctx`` is again the instance). Either way,
+``forward`` and ``backward`` see NumPy arrays, not Tensors: ``a.clip(0)`` for
+``a.clamp(min=0)``, ``g.copy()`` for ``g.clone()``.
+
 Broadcasting is undone in one place, the engine: ``backward`` may return a
 gradient of the broadcast shape and the engine sums it back to each input's
 shape.
@@ -82,6 +88,16 @@ class Function:
     __slots__ = ("parents", "parent_fns", "needs_input_grad", "number", "saved_tensors",
                  "saved_versions", "__dict__")
     retained = None  # the output Tensor, if it asked to keep its .grad (retain_grad)
+
+    def __init_subclass__(cls, **kwargs):
+        """Accept PyTorch's style: ``@staticmethod def forward(ctx, ...)``. A static
+        function whose first argument is ``ctx`` is the same code as a method whose
+        ``self`` is named ``ctx``, so it is stored as a plain method."""
+        super().__init_subclass__(**kwargs)
+        for name in ("forward", "backward"):
+            member = cls.__dict__.get(name)
+            if isinstance(member, staticmethod):
+                setattr(cls, name, member.__func__)
 
     def save_for_backward(self, *arrays):
         """Keep ndarrays for ``backward``. Freed with the graph after backward."""

@@ -382,8 +382,17 @@ def minimum(a, b):
     return _apply(Minimum, "minimum", a, b)
 
 
-def where(condition, a, b):
-    """Pick ``a`` where ``condition`` is true, else ``b`` (both may broadcast)."""
+def where(condition, a=None, b=None):
+    """Pick ``a`` where ``condition`` is true, else ``b`` (both may broadcast).
+
+    ``where(condition)`` alone is ``nonzero(condition, as_tuple=True)``: one index
+    tensor per dimension, as in PyTorch and NumPy."""
+    if a is None and b is None:
+        from minidl.ops.indexing import nonzero  # indexing imports this module
+        return nonzero(condition, as_tuple=True)
+    if a is None or b is None:
+        raise TypeError("where: give both a and b (values where true / false), or neither "
+                        "for the indices of the true elements")
     if not isinstance(condition, Tensor):  # a private copy: the user's array may change
         condition = np.array(condition, copy=True)
     if condition.dtype != np.bool_:

@@ -245,3 +245,21 @@ def test_views_know_their_base():
         assert view._base is x
     assert x[np.array([0, 1])]._base is None  # integer-array indexing copies
     assert (x * 1)._base is None
+
+
+def test_a_function_written_with_pytorch_staticmethods_gets_its_instance_as_ctx():
+    class Scale(Function):
+        @staticmethod
+        def forward(ctx, a, factor):
+            ctx.factor = factor
+            return a * factor
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad * ctx.factor, None
+
+    x = md.tensor([1.0, 2.0], requires_grad=True)
+    y = Scale.apply(x, 3.0)
+    y.sum().backward()
+    np.testing.assert_allclose(y.numpy(), [3.0, 6.0])
+    np.testing.assert_allclose(x.grad, [3.0, 3.0])

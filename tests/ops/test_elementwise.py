@@ -311,3 +311,11 @@ def test_mask_operators_and_bitwise_ops():
         x & (x > 0)
     with pytest.raises(TypeError, match="bitwise_not: expected a bool or integer tensor"):
         ~x  # noqa: B018
+
+
+def test_where_with_only_a_condition_gives_the_indices_of_true_elements():
+    condition = np.array([[True, False, True], [False, False, True]])
+    rows, cols = md.where(md.tensor(condition))
+    assert rows.tolist() == [0, 0, 1] and cols.tolist() == [0, 2, 2]
+    with pytest.raises(TypeError, match="where: give both a and b"):
+        md.where(md.tensor(condition), md.ones(2, 3))
