@@ -14,8 +14,9 @@ the same step. Here the k workers run one after the other on the same model:
 
 Batch norm is the one layer that sees other examples of the batch; as in the
 paper, each worker normalizes with the statistics of its own n examples:
-``GhostBatchNorm2d`` computes exactly that in a single pass over the whole
-batch (Hoffer et al. 2017 call it "ghost batch norm").
+``ghost_batch_norm`` (and the layers ``GhostBatchNorm1d`` / ``GhostBatchNorm2d``)
+computes exactly that in a single pass over the whole batch (Hoffer et al.
+2017 call it "ghost batch norm").
 
 A real engine overlaps this allreduce with the backward pass and runs it over
 a network (PyTorch's DistributedDataParallel, Horovod); ``ring_allreduce_bytes``
@@ -26,10 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from minidl.autograd.tensor import Tensor
-from minidl.nn.norm import BatchNorm2d
+from minidl.nn.norm import BatchNorm1d, BatchNorm2d
 from minidl.ops.norm import batch_norm
-from minidl.ops.shape import cat, split
 
 
 def shard(batch, num_workers: int) -> list:
@@ -112,57 +111,106 @@ def ring_allreduce_bytes(num_values: int, num_workers: int, bytes_per_value: int
     return int(round(2 * (num_workers - 1) / num_workers * num_values * bytes_per_value))
 
 
-class GhostBatchNorm2d(BatchNorm2d):
-    """Batch norm whose training statistics come from groups of ``worker_batch_size`` examples.
+def _check_worker_batch_size(module: str, n) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"{module}: worker_batch_size must be a positive int, got {n!r}")
+    return int(n)
 
-    In training, the batch [k*n, C, H, W] is cut into k consecutive groups of
+
+def ghost_batch_norm(input, worker_batch_size: int, running_mean=None, running_var=None,
+                     weight=None, bias=None, training: bool = True, momentum: float = 0.1,
+                     eps: float = 1e-5):
+    """Batch norm whose training statistics come from each worker's ``worker_batch_size`` examples.
+
+    In training, the batch [k*n, C, *] is cut into k consecutive groups of
     n = ``worker_batch_size``; each group is normalized with its own mean and
-    variance, as worker j of k would normalize its shard (Goyal et al. 2017,
-    section 2.3: "the BN statistics should not be computed across all workers").
-    So the output, and the gradient, for a batch of k*n equals what k workers
-    with plain BatchNorm2d compute and average. A batch of n or fewer is plain
-    batch norm; a last group smaller than n is normalized on its own.
+    variance per channel, as worker j of k normalizes its shard with plain batch
+    norm (Goyal et al. 2017, section 2.3: "the BN statistics should not be computed
+    across all workers"; Hoffer et al. 2017 call it ghost batch norm). So the
+    output and the gradient for a batch of k*n are what k workers compute and
+    average. The running statistics move once, towards the average of the groups'
+    statistics (the average of the k workers' running buffers). ``training=False``,
+    or a batch of at most n, is ``F.batch_norm``.
 
-    The running statistics are updated once per batch with the average of the
-    groups' statistics. Evaluation uses them, as BatchNorm2d does. The parameters
+    How, in one pass: [k*n, C, *] -> [k, n, C, L] -> [n, k, C, L] -> [n, k*C, L]
+    makes each (group, channel) pair a channel of its own, so ``F.batch_norm``
+    (minidl/ops/norm.py) computes every group's statistics at once.
+    """
+    op = "ghost_batch_norm"
+    n = _check_worker_batch_size(op, worker_batch_size)
+    if not training or len(input) <= n:
+        return batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps)
+    if input.ndim < 2 or len(input) % n:
+        raise ValueError(f"{op}: a batch of shape {tuple(input.shape)} does not split into "
+                         f"workers of {n} examples")
+    k, C = len(input) // n, input.shape[1]
+    grouped = input.reshape(k, n, C, -1).permute(1, 0, 2, 3).reshape(n, k * C, -1)
+    # momentum 1: these buffers receive each group's mean and unbiased variance
+    group_mean, group_var = np.zeros(k * C), np.ones(k * C)
+    normalized = batch_norm(grouped, group_mean, group_var, training=True, momentum=1.0, eps=eps)
+    out = normalized.reshape(n, k, C, -1).permute(1, 0, 2, 3).reshape(*input.shape)
+    if running_mean is not None:
+        running_mean *= 1 - momentum
+        running_mean += momentum * group_mean.reshape(k, C).mean(axis=0)
+    if running_var is not None:
+        running_var *= 1 - momentum
+        running_var += momentum * group_var.reshape(k, C).mean(axis=0)
+    per_channel = (1, C) + (1,) * (input.ndim - 2)
+    if weight is not None:
+        out = out * weight.reshape(*per_channel)
+    if bias is not None:
+        out = out + bias.reshape(*per_channel)
+    return out
+
+
+class GhostBatchNorm1d(BatchNorm1d):
+    """BatchNorm1d with per-worker statistics in training: see ``ghost_batch_norm``.
+
+    Args: num_features (C), worker_batch_size (n), then BatchNorm1d's. Its parameters
+    and buffers are BatchNorm1d's, so a state_dict loads into either.
+    """
+
+    def __init__(self, num_features: int, worker_batch_size: int, eps: float = 1e-5,
+                 momentum=0.1, affine: bool = True, dtype=None):
+        super().__init__(num_features, eps, momentum, affine, True, dtype)
+        self.worker_batch_size = _check_worker_batch_size("GhostBatchNorm1d", worker_batch_size)
+
+    def forward(self, x):
+        return _ghost_forward(self, x, super().forward)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, worker_batch_size={self.worker_batch_size}"
+
+
+class GhostBatchNorm2d(BatchNorm2d):
+    """BatchNorm2d with per-worker statistics in training: see ``ghost_batch_norm``.
+
+    Args: num_features (C), worker_batch_size (n), then BatchNorm2d's. Its parameters
     and buffers are BatchNorm2d's, so a state_dict loads into either.
     """
 
     def __init__(self, num_features: int, worker_batch_size: int, eps: float = 1e-5,
                  momentum=0.1, affine: bool = True, dtype=None):
-        n = worker_batch_size
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"GhostBatchNorm2d: worker_batch_size must be a positive int, got "
-                             f"{worker_batch_size!r}")
-        super().__init__(num_features, eps, momentum, affine, track_running_stats=True, dtype=dtype)
-        self.worker_batch_size = int(worker_batch_size)
+        super().__init__(num_features, eps, momentum, affine, True, dtype)
+        self.worker_batch_size = _check_worker_batch_size("GhostBatchNorm2d", worker_batch_size)
 
     def forward(self, x):
-        if not self.training or len(x) <= self.worker_batch_size:
-            return super().forward(x)
-        self._check_input(x)
-        groups = split(x, self.worker_batch_size, 0)
-        outputs = [batch_norm(g, None, None, self.weight, self.bias, True, 0.0, self.eps)
-                   for g in groups]
-        self._update_running_stats([g.data for g in groups])
-        return cat(outputs, 0)
-
-    def _check_input(self, x: Tensor) -> None:
-        if x.ndim != 4 or x.shape[1] != self.num_features:
-            raise ValueError(f"GhostBatchNorm2d: expected input [N, {self.num_features}, H, W], "
-                             f"got shape {tuple(x.shape)}")
-
-    def _update_running_stats(self, groups: list) -> None:
-        """running = (1 - m) running + m * (mean over groups of each group's statistic)."""
-        self.num_batches_tracked += 1
-        momentum = (1.0 / float(self.num_batches_tracked) if self.momentum is None
-                    else self.momentum)
-        means = [g.mean(axis=(0, 2, 3)) for g in groups]
-        variances = [g.var(axis=(0, 2, 3), ddof=1) for g in groups]  # unbiased, as BatchNorm2d
-        self.running_mean[...] = ((1 - momentum) * self.running_mean
-                                  + momentum * np.mean(means, axis=0))
-        self.running_var[...] = ((1 - momentum) * self.running_var
-                                 + momentum * np.mean(variances, axis=0))
+        return _ghost_forward(self, x, super().forward)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, worker_batch_size={self.worker_batch_size}"
+
+
+def _ghost_forward(module, x, plain_forward):
+    """Eval mode or a batch of one worker: the plain layer. Else ghost_batch_norm."""
+    if not module.training or len(x) <= module.worker_batch_size:
+        return plain_forward(x)
+    if x.ndim not in module.ranks or x.shape[1] != module.num_features:
+        raise ValueError(f"{type(module).__name__}: expected input {module.layout} with "
+                         f"C = {module.num_features}, got shape {tuple(x.shape)}")
+    batches = int(module.num_batches_tracked) + 1
+    momentum = 1.0 / batches if module.momentum is None else module.momentum  # as BatchNorm
+    out = ghost_batch_norm(x, module.worker_batch_size, module.running_mean, module.running_var,
+                           module.weight, module.bias, True, momentum, module.eps)
+    module.num_batches_tracked += 1  # after the checks in ghost_batch_norm passed
+    return out

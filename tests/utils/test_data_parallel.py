@@ -10,6 +10,7 @@ import minidl.nn as nn
 import minidl.nn.functional as F
 from minidl import Tensor, gradcheck
 from minidl.utils.data_parallel import (
+    GhostBatchNorm1d,
     GhostBatchNorm2d,
     allreduce,
     ring_allreduce_bytes,
@@ -81,26 +82,44 @@ def test_per_worker_batch_norm_equals_ghost_batch_norm_in_one_pass(batch):
 
 
 def ghost_reference(x, n, gamma, beta, eps=1e-5):
-    """Standardize each group of n examples over (examples, H, W), per channel."""
+    """Standardize each group of n examples over the examples and positions, per channel."""
+    axes = (0,) + tuple(range(2, x.ndim))
     out = np.empty_like(x)
     for start in range(0, len(x), n):
         g = x[start:start + n]
-        mean = g.mean(axis=(0, 2, 3), keepdims=True)
-        var = g.var(axis=(0, 2, 3), keepdims=True)
-        out[start:start + n] = (g - mean) / np.sqrt(var + eps)
-    return out * gamma[None, :, None, None] + beta[None, :, None, None]
+        out[start:start + n] = ((g - g.mean(axis=axes, keepdims=True))
+                                / np.sqrt(g.var(axis=axes, keepdims=True) + eps))
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    return out * gamma.reshape(shape) + beta.reshape(shape)
 
 
-@pytest.mark.parametrize("batch_size", [8, 10])  # 10: a last group of 2
-def test_ghost_batch_norm_forward_and_gradcheck(batch_size):
-    layer = GhostBatchNorm2d(3, worker_batch_size=4).double()
+@pytest.mark.parametrize("layer, shape", [
+    (GhostBatchNorm2d(3, worker_batch_size=4), (12, 3, 2, 2)),
+    (GhostBatchNorm1d(3, worker_batch_size=4), (8, 3)),
+    (GhostBatchNorm1d(3, worker_batch_size=2), (6, 3, 5)),
+], ids=["2d", "1d", "1d-with-length"])
+def test_ghost_batch_norm_forward_and_gradcheck(layer, shape):
+    layer = layer.double()
     layer.weight.data[:] = rng.normal(size=3)
     layer.bias.data[:] = rng.normal(size=3)
-    x = rng.normal(2.0, 3.0, size=(batch_size, 3, 2, 2))
+    x = rng.normal(2.0, 3.0, size=shape)
+    n = layer.worker_batch_size
     out = layer(Tensor(x)).data
-    np.testing.assert_allclose(out, ghost_reference(x, 4, layer.weight.data, layer.bias.data),
+    np.testing.assert_allclose(out, ghost_reference(x, n, layer.weight.data, layer.bias.data),
                                rtol=1e-10, atol=1e-12)
     assert gradcheck(lambda t: layer(t), [Tensor(x, requires_grad=True)])
+
+
+def test_ghost_batch_norm_running_statistics_average_the_groups():
+    layer = GhostBatchNorm2d(3, worker_batch_size=4, momentum=0.5)
+    x = rng.normal(1.0, 2.0, size=(12, 3, 2, 2)).astype(np.float32)
+    layer(Tensor(x))
+    groups = x.reshape(3, 4, 3, 2, 2)
+    mean = groups.mean(axis=(1, 3, 4)).mean(axis=0)
+    var = groups.var(axis=(1, 3, 4), ddof=1).mean(axis=0)
+    np.testing.assert_allclose(layer.running_mean, 0.5 * mean, rtol=1e-5)
+    np.testing.assert_allclose(layer.running_var, 0.5 + 0.5 * var, rtol=1e-5)
+    assert layer.running_mean.dtype == np.float32 and int(layer.num_batches_tracked) == 1
 
 
 def test_ghost_batch_norm_parameter_gradients():
@@ -137,10 +156,15 @@ def test_ghost_batch_norm_is_batch_norm_for_one_group_and_in_eval_mode():
 
 
 def test_ghost_batch_norm_errors():
-    with pytest.raises(ValueError, match="worker_batch_size must be a positive int"):
+    with pytest.raises(ValueError, match="GhostBatchNorm2d: worker_batch_size must be a positive"):
         GhostBatchNorm2d(3, worker_batch_size=0)
-    with pytest.raises(ValueError, match=r"expected input \[N, 3, H, W\]"):
+    with pytest.raises(ValueError, match=r"expected input \[N, C, H, W\] with C = 3"):
         GhostBatchNorm2d(3, worker_batch_size=2)(Tensor(np.zeros((4, 2, 2, 2))))
+    layer = GhostBatchNorm1d(3, worker_batch_size=4)
+    with pytest.raises(ValueError, match=r"a batch of shape \(10, 3\) does not split into "
+                                         "workers of 4"):
+        layer(Tensor(np.zeros((10, 3), dtype=np.float32)))
+    assert np.all(layer.running_mean == 0) and int(layer.num_batches_tracked) == 0
 
 
 def test_set_gradients():
