@@ -379,7 +379,10 @@ ax.set(xticks=range(4), xticklabels=[32, 8, 4, 2], xlabel="batch size",
 ax.legend()
 save_figure(fig, args.out / "batch_statistics_noise.png")
 print("std of the batch mean of channel", channel, "over random batches:",
-      ", ".join(f"batch {b}: {s:.3f}" for b, s in spread.items()))
+      ", ".join(f"batch {b}: {s:.3f}" for b, s in spread.items()),
+      f"(batch 2 / batch 32: {spread[2] / spread[32]:.1f}, 1/sqrt(batch) predicts 4)")
+if not args.quick:
+    assert 3 < spread[2] / spread[32] < 5.5, spread
 
 # %% [markdown]
 # ## 4. The batch-size experiment in miniature (after Wu & He 2018, Fig. 5)
@@ -555,14 +558,16 @@ if not args.quick:
 #    (`train("GN", 32, seed, groups=1)[1]` is the test error), and compare with
 #    the chosen G's test error in section 2. The test set may disagree with
 #    the validation split: by how many test digits?
-#    Check: `check_range("GN, G = 1: mean test error (%)", np.mean(errors_g1), A, B)` and
-#    `check_range("GN, G = 16: mean test error (%)", np.mean(errors_g16), A, B)`.
+#    Check: `check_range("GN, G = 1: mean test error (%)", np.mean(errors_g1), 1.75, 2.75)`
+#    and `check_range("GN, G = 16: mean test error (%)", np.mean(errors_g16), 1.5, 2.5)`.
 # 2. **Three numbers per statistic.** In regime B, train BN with batch 3
 #    instead of 2 (`train("BN", 3, seed, widths=(16, 32, 64, 64))`). Is the
 #    collapse gone? What does BN output for 3 numbers? (Hint: the sum of the
 #    squares of n standardized numbers.)
-#    Check: `check_range("regime B, batch 3: BN mean test error (%)", np.mean(errors_b3), A, B)`
-#    and `check_range("sum of squares of BN(3 numbers)", (out ** 2).sum(), 2.99, 3.0)`.
+#    Check: `check_range("regime B, batch 3: BN mean test error (%)", np.mean(errors_b3), 1.0, 2.0)`
+#    and, with `out = F.batch_norm(x, None, None, training=True).data` for a
+#    random x of shape [3, 1, 1, 1], `check_range("sum of squares of BN(3 numbers)",
+#    (out ** 2).sum(), 2.99, 3.0)`.
 # 3. **Slower running averages.** Give BN's running statistics a momentum of
 #    0.01 instead of 0.1 (`nn.BatchNorm2d(channels, momentum=0.01)` in
 #    `norm_layer`; they then average over about 100 batches instead of 10).

@@ -416,7 +416,8 @@ if not args.quick:
 #    Check: `check_range("LSTM, T = 100: test MSE", mse, A, B)`.
 # 2. **The copy task.** Swap the adding problem for `minidl.data.copy_task`
 #    (a label at every step, cross-entropy; the chance level is
-#    `copy_task_baseline`). Which of the three cells learns it at T = 20?
+#    `copy_task_baseline` in `minidl/data/sequences.py`). Which of the three
+#    cells learns it with a delay of 10?
 #    Check: `check_range("LSTM, copy task: per-step accuracy on the recalled symbols", acc, A, B)`.
 # 3. **Shorter chunks.** Train the language model with chunks of 16 characters
 #    instead of 64 (`train_language_model(model, chunk=16)`, same number of
