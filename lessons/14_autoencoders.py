@@ -352,8 +352,8 @@ best_match = np.abs(principal_rows[:LINEAR_CODE] @ unit_columns).max(axis=0)
 print(f"linear autoencoder, d = {LINEAR_CODE}: test MSE {linear_test_mse:.5f}, PCA "
       f"{pca_test_mse(LINEAR_CODE):.5f} ({timer.seconds:.1f} s)")
 print(f"  principal angles between the two subspaces: {np.round(angles, 2)} degrees")
-print(f"  but each decoder column alone is not a principal direction: its best |cosine| with "
-      f"one is {np.round(best_match, 2)}")
+print(f"  but each decoder column alone is not a principal direction: each lies "
+      f"{np.round(np.degrees(np.arccos(np.clip(best_match, 0, 1))), 1)} degrees from the nearest")
 
 # %% [markdown]
 # ## 2. Denoising and inpainting
