@@ -163,42 +163,38 @@ def ghost_batch_norm(input, worker_batch_size: int, running_mean=None, running_v
     return out
 
 
-class GhostBatchNorm1d(BatchNorm1d):
+class _PerWorkerStatistics:
+    """What GhostBatchNorm1d and GhostBatchNorm2d add to BatchNorm1d / BatchNorm2d.
+
+    Listed first among the bases, so ``super()`` here is the BatchNorm class.
+    """
+
+    def __init__(self, num_features: int, worker_batch_size: int, eps: float = 1e-5,
+                 momentum=0.1, affine: bool = True, dtype=None):
+        super().__init__(num_features, eps, momentum, affine, True, dtype)
+        self.worker_batch_size = _check_worker_batch_size(type(self).__name__, worker_batch_size)
+
+    def forward(self, x):
+        return _ghost_forward(self, x, super().forward)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, worker_batch_size={self.worker_batch_size}"
+
+
+class GhostBatchNorm1d(_PerWorkerStatistics, BatchNorm1d):
     """BatchNorm1d with per-worker statistics in training: see ``ghost_batch_norm``.
 
-    Args: num_features (C), worker_batch_size (n), then BatchNorm1d's. Its parameters
-    and buffers are BatchNorm1d's, so a state_dict loads into either.
+    Args: num_features (C), worker_batch_size (n), eps, momentum, affine. Its
+    parameters and buffers are BatchNorm1d's, so a state_dict loads into either.
     """
 
-    def __init__(self, num_features: int, worker_batch_size: int, eps: float = 1e-5,
-                 momentum=0.1, affine: bool = True, dtype=None):
-        super().__init__(num_features, eps, momentum, affine, True, dtype)
-        self.worker_batch_size = _check_worker_batch_size("GhostBatchNorm1d", worker_batch_size)
 
-    def forward(self, x):
-        return _ghost_forward(self, x, super().forward)
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, worker_batch_size={self.worker_batch_size}"
-
-
-class GhostBatchNorm2d(BatchNorm2d):
+class GhostBatchNorm2d(_PerWorkerStatistics, BatchNorm2d):
     """BatchNorm2d with per-worker statistics in training: see ``ghost_batch_norm``.
 
-    Args: num_features (C), worker_batch_size (n), then BatchNorm2d's. Its parameters
-    and buffers are BatchNorm2d's, so a state_dict loads into either.
+    Args: num_features (C), worker_batch_size (n), eps, momentum, affine. Its
+    parameters and buffers are BatchNorm2d's, so a state_dict loads into either.
     """
-
-    def __init__(self, num_features: int, worker_batch_size: int, eps: float = 1e-5,
-                 momentum=0.1, affine: bool = True, dtype=None):
-        super().__init__(num_features, eps, momentum, affine, True, dtype)
-        self.worker_batch_size = _check_worker_batch_size("GhostBatchNorm2d", worker_batch_size)
-
-    def forward(self, x):
-        return _ghost_forward(self, x, super().forward)
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, worker_batch_size={self.worker_batch_size}"
 
 
 def _ghost_forward(module, x, plain_forward):
