@@ -283,6 +283,7 @@ axes[0].plot(CODE_SIZES, [pca_test_mse(d) for d in CODE_SIZES], "s--", label="PC
 axes[0].set(xscale="log", yscale="log", xlabel="code size d", ylabel="test MSE per pixel",
             title="reconstruction error against the bottleneck")
 axes[0].set_xticks(CODE_SIZES, [str(d) for d in CODE_SIZES])
+axes[0].tick_params(axis="x", which="minor", labelbottom=False)
 axes[0].legend()
 variance = singular_values ** 2
 axes[1].plot(np.arange(1, 65), np.cumsum(variance) / variance.sum(), ".-")
@@ -730,6 +731,7 @@ axes[0].legend()
 axes[1].plot(BETAS, [beta_mean("mig", b) for b in BETAS], "k--", label="mean over seeds")
 axes[1].set(xscale="log", xlabel="beta", ylabel="MIG", title="disentanglement (Chen et al. 2018)")
 axes[1].set_xticks(BETAS, [str(b) for b in BETAS])
+axes[1].tick_params(axis="x", which="minor", labelbottom=False)
 axes[1].legend()
 save_figure(fig, args.out / "beta_sweep.png")
 
