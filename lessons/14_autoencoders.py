@@ -162,10 +162,10 @@ with minidl.no_grad():
     show_shapes(autoencoder.decoder, code)
 
 # %% [markdown]
-# Training: Adam (learning rate 2e-3), minibatches of 64, `EPOCHS` passes over
-# the 1,097 training digits. `fit` is written out below: each step draws a
-# batch, asks `batch_loss` for the loss (for the VAE later, a sum of terms,
-# each logged), and takes an Adam step.
+# Training: Adam (learning rate 2e-3; `Adam` in `minidl/optim/adam.py`),
+# minibatches of 64, `EPOCHS` passes over the 1,097 training digits. `fit` is
+# written out below: each step draws a batch, asks `batch_loss` for the loss
+# (for the VAE later, a sum of terms, each logged), and takes an Adam step.
 
 # %%
 EPOCHS = 30 if not args.quick else 2
@@ -273,8 +273,9 @@ with Timer() as timer:
         fit(model, train_images, mse_term)
         sweep_models[d] = model
         sweep_mse[d] = mse(reconstruct(model, test_images), test_images)
+        kept = np.sum(singular_values[:d] ** 2) / np.sum(singular_values ** 2)
         print(f"code size {d:2d}: conv autoencoder {sweep_mse[d]:.4f}, PCA {pca_test_mse(d):.4f} "
-              f"test MSE per pixel", flush=True)
+              f"test MSE per pixel (PCA keeps {kept:.0%} of the training variance)", flush=True)
 print(f"  {timer.seconds:.0f} s for {len(CODE_SIZES)} autoencoders")
 
 fig, axes = plt.subplots(1, 2, figsize=(12, 4))
@@ -619,10 +620,10 @@ show_rows([prior_samples[:10], prior_samples[10:], along_code, along_pixels],
 # %% [markdown]
 # ## 4. beta-VAE on known factors
 #
-# The images of `factors_dataset` are made from five factors, each known for
-# every image: shape (3 values), size (4), colour (4), x (8), y (8). A code is
-# *disentangled* if each factor is read off one code dimension that no other
-# dimension shares. beta-VAE (Higgins et al. 2017) weighs the KL term by beta:
+# The images of `factors_dataset` (in `minidl/data/factors.py`) are made from
+# five factors, each known for every image: shape (3 values), size (4),
+# colour (4), x (8), y (8). A code is *disentangled* if each factor is read
+# off one code dimension that no other dimension shares. beta-VAE (Higgins et al. 2017) weighs the KL term by beta:
 #
 #     loss = E[-log p(x|z)] + beta * KL(q(z|x) || N(0, I))
 #

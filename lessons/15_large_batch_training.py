@@ -141,9 +141,10 @@ parameter_count = sum(p.data.size for p in model.parameters())
 print(f"{parameter_count:,} parameters")
 
 # %% [markdown]
-# Eight simulated workers take 32 examples each; `worker_gradients` runs
-# forward and backward on each shard in turn (each worker's loss is the mean
-# over its own 32 examples) and `allreduce` averages the eight gradients. That
+# Eight simulated workers take 32 examples each; `worker_gradients` (in
+# `minidl/utils/data_parallel.py`) runs forward and backward on each shard in
+# turn (each worker's loss is the mean over its own 32 examples) and
+# `allreduce` averages the eight gradients. That
 # average should equal the gradient of the mean loss over all 256 examples,
 # computed in one pass: 1/k sum_j (1/n sum_{x in shard j} grad l(x)) =
 # 1/(kn) sum_x grad l(x). In float64 they agree to rounding error; in float32
@@ -236,9 +237,10 @@ print(f"gradient with whole-batch BN vs per-worker BN: largest difference {bn_di
 # ## 2. The scaling rules, at equal epochs
 #
 # The recipe, the same for every run: SGD with momentum 0.9 and weight decay
-# 5e-4, 15 epochs, the learning rate divided by 10 after 1/3, 2/3 and 8/9 of
-# the iterations (Goyal et al.'s epochs 30, 60, 80 of 90). The base learning
-# rate eta for batch 32 was chosen on the validation split (see section 4).
+# 5e-4 (`SGD` in `minidl/optim/sgd.py`), 15 epochs, the learning rate divided
+# by 10 after 1/3, 2/3 and 8/9 of the iterations (`MultiStepLR` in
+# `minidl/optim/lr_scheduler.py`; Goyal et al.'s epochs 30, 60, 80 of 90). The
+# base learning rate eta for batch 32 is chosen below, on the validation split.
 # For a batch of k * 32 the learning rate is
 #
 # * **linear rule** (`linear_scaling_rule` in `minidl/optim/scaling.py`):
