@@ -623,7 +623,8 @@ show_rows([prior_samples[:10], prior_samples[10:], along_code, along_pixels],
 # The images of `factors_dataset` (in `minidl/data/factors.py`) are made from
 # five factors, each known for every image: shape (3 values), size (4),
 # colour (4), x (8), y (8). A code is *disentangled* if each factor is read
-# off one code dimension that no other dimension shares. beta-VAE (Higgins et al. 2017) weighs the KL term by beta:
+# off one code dimension that no other dimension shares. beta-VAE (Higgins et
+# al. 2017) weighs the KL term by beta:
 #
 #     loss = E[-log p(x|z)] + beta * KL(q(z|x) || N(0, I))
 #
