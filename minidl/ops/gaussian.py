@@ -23,7 +23,7 @@ import numpy as np
 from minidl.autograd.tensor import Tensor
 from minidl.ops.checks import check_float
 from minidl.ops.elementwise import add, div, exp, log, mul, sub
-from minidl.ops.loss import _as_tensor, _check_reduction, _reduce
+from minidl.ops.loss import _as_tensor, check_reduction, reduce_loss
 from minidl.ops.reduce import sum
 
 _KL_REDUCTIONS = ("none", "mean", "sum", "batchmean")
@@ -60,7 +60,7 @@ def kl_normal(mu, logvar, prior_mu=None, prior_logvar=None, reduction: str = "no
     (sum / N: the KL per sample of a [N, D] batch, what the VAE's loss needs).
     """
     op = "kl_normal"
-    _check_reduction(reduction, op, _KL_REDUCTIONS)
+    check_reduction(reduction, op, _KL_REDUCTIONS)
     if not isinstance(mu, Tensor):
         raise TypeError(f"{op}: mu must be a Tensor, got {type(mu).__name__}")
     check_float(mu, op, "mu")
@@ -82,7 +82,7 @@ def kl_normal(mu, logvar, prior_mu=None, prior_logvar=None, reduction: str = "no
         kl = mul(sub(add(sub(prior_logvar, logvar), ratio), 1.0), 0.5)
     if reduction == "batchmean":
         return div(sum(kl), mu.shape[0] if mu.ndim else 1)
-    return _reduce(kl, reduction)
+    return reduce_loss(kl, reduction, op)
 
 
 def _variance_tensor(var, input: Tensor, op: str) -> Tensor:
@@ -129,7 +129,7 @@ def gaussian_nll_loss(input, target, var, full: bool = False, eps: float = 1e-6,
     reduction: 'none', 'mean' (over all elements) or 'sum'.
     """
     op = "gaussian_nll_loss"
-    _check_reduction(reduction, op)
+    check_reduction(reduction, op)
     if not isinstance(input, Tensor):
         raise TypeError(f"{op}: input must be a Tensor, got {type(input).__name__}")
     check_float(input, op)
@@ -145,4 +145,4 @@ def gaussian_nll_loss(input, target, var, full: bool = False, eps: float = 1e-6,
     loss = mul(add(log(var), div(mul(diff, diff), var)), 0.5)
     if full:
         loss = add(loss, 0.5 * math.log(2 * math.pi))
-    return _reduce(loss, reduction)
+    return reduce_loss(loss, reduction, op)
