@@ -47,11 +47,11 @@ large spread over seeds). Full run: under 5 minutes on 2 cores.
 0, 1, 2): test MSE per pixel at code size 2 / 8 / 32: autoencoder 0.044 /
 0.016 / 0.004, PCA 0.052 / 0.024 / 0.003; the linear autoencoder's subspace
 within 0.1 degree of PCA's; inside masked patches the denoising autoencoder's
-error is 0.062 against the plain one's 0.210; VAE test -ELBO 25.2 nats (KL
+error is 0.062 against the plain one's 0.209; VAE test -ELBO 25.2 nats (KL
 2.1); from beta = 0.5 to 8 the KL falls from 16.8 to 3.2 nats and the mean MIG
 rises from 0.08 to 0.14, with seeds spread over 0.04 to 0.21 (section 5).
-190 s of CPU time (24 minutes of wall-clock with six other jobs running:
-to be re-measured on an idle machine). Quick run: seconds.*
+177 s of CPU time (12.5 minutes of wall-clock on a machine shared with
+other jobs: to be re-measured on an idle machine). Quick run: seconds.*
 
 Run: `python lessons/14_autoencoders.py [--quick] [--seed S] [--out DIR]`
 """
@@ -800,12 +800,12 @@ traversal_figure(BETAS[-1], BETA_SEEDS[0], args.out / "traversals_high_beta.png"
 #
 # | code size d | 2 | 4 | 8 | 16 | 32 |
 # |---|---|---|---|---|---|
-# | conv autoencoder, test MSE per pixel | 0.0440 | 0.0308 | 0.0155 | 0.0087 | 0.0043 |
+# | conv autoencoder, test MSE per pixel | 0.0440 | 0.0307 | 0.0156 | 0.0087 | 0.0043 |
 # | PCA, test MSE per pixel | 0.0518 | 0.0379 | 0.0238 | 0.0113 | 0.0026 |
 # | PCA's share of the training variance | 29% | 49% | 68% | 85% | 97% |
 #
 # * **The bottleneck.** The error falls with every doubling of the code. The
-#   non-linear autoencoder beats PCA up to d = 16 (by 15% at d = 2, 35% at
+#   non-linear autoencoder beats PCA up to d = 16 (by 15% at d = 2, 34% at
 #   d = 8); at d = 32 PCA, which keeps 97% of the variance, wins: the
 #   autoencoder, trained for the same 30 epochs as the others, does not reach
 #   that precision.
@@ -813,16 +813,16 @@ traversal_figure(BETAS[-1], BETA_SEEDS[0], args.out / "traversals_high_beta.png"
 #   both, principal angles 0, 0, 0 and 0.09 degrees; yet each decoder column
 #   lies 18 to 26 degrees from the nearest principal direction.
 # * **Denoising and inpainting** (MSE to the clean digit; inside the patch for
-#   the masked ones): noise 0.0521 -> plain 0.0266 -> denoising 0.0242; masked
-#   patch 0.3160 -> plain 0.2104 -> denoising 0.0617. The plain autoencoder
+#   the masked ones): noise 0.0521 -> plain 0.0266 -> denoising 0.0243; masked
+#   patch 0.3160 -> plain 0.2094 -> denoising 0.0618. The plain autoencoder
 #   already removes much of the noise (it cannot code it in 16 numbers), but
 #   only the one trained on masks fills the holes.
 # * **The reparameterization trick.** With 10,000 samples: pathwise -2.990,
 #   score function -2.982 (exact -3), the score function with 19.6 times the
 #   variance; without either, backward refuses, as the loss does not depend on
 #   mu.
-# * **The VAE, d = 2.** Test -ELBO 25.18 nats per image = 23.09 reconstruction
-#   + 2.09 KL; 1-nearest-neighbour accuracy in the 2-D code 69.0% (chance 10%).
+# * **The VAE, d = 2.** Test -ELBO 25.19 nats per image = 23.08 reconstruction
+#   + 2.11 KL; 1-nearest-neighbour accuracy in the 2-D code 67.0% (chance 10%).
 #
 # | beta | reconstruction (nats) | KL (nats) | dims with KL > 0.5 | MIG | MIG, seeds 0, 1, 2 |
 # |---|---|---|---|---|---|
@@ -841,8 +841,8 @@ traversal_figure(BETAS[-1], BETA_SEEDS[0], args.out / "traversals_high_beta.png"
 #   x, y and size have gaps of 0.06 to 0.11 (spread over several dimensions,
 #   or only partly coded: the heat map) and shape is barely coded at all.
 #
-# Times: the full run took 190 s of CPU time (one BLAS thread; 24 minutes of
-# wall-clock on a 2-core machine shared with six other jobs, so to be
+# Times: the full run took 177 s of CPU time (one BLAS thread; 12.5 minutes
+# of wall-clock on a 2-core machine shared with other jobs, so to be
 # re-measured on an idle one).
 
 # %%
