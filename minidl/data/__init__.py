@@ -11,6 +11,7 @@
 - ``transforms``: resize_bilinear (PyTorch's align_corners=False bilinear resize)
 - ``shapes``: synthetic detection / segmentation / keypoint images generated from a seed
 - ``sequences``: sequence tasks (adding, copy, parity, sine waves) and a text corpus
+- ``factors``: images from known factors (shape, size, colour, position) and the MIG score
 
 Note: ``minidl.data.digits`` and ``minidl.data.mnist`` below are the functions;
 their modules are ``sys.modules['minidl.data.digits']`` and ``['minidl.data.mnist']``.
@@ -19,6 +20,7 @@ their modules are ``sys.modules['minidl.data.digits']`` and ``['minidl.data.mnis
 # ruff: noqa: F401
 from minidl.data.dataset import Dataset, Subset, TensorDataset, random_split
 from minidl.data.digits import DigitsDataset, digits
+from minidl.data.factors import factors_dataset
 from minidl.data.idx import read_idx, write_idx
 from minidl.data.loader import DataLoader, default_collate
 from minidl.data.mnist import FASHION_CLASSES, mnist

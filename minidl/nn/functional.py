@@ -32,6 +32,9 @@ from minidl.ops.loss import (
     l1_loss, mse_loss, nll_loss, smooth_l1_loss,
 )
 
+# Gaussians for latent-variable models: closed-form KL, Gaussian NLL (ops/gaussian.py).
+from minidl.ops.gaussian import gaussian_nll_loss, kl_normal
+
 # Convolution, pooling, up-sampling, normalization (ops/conv.py, pool.py, upsample.py, norm.py).
 from minidl.ops.conv import conv2d, conv_transpose2d
 from minidl.ops.pool import (
