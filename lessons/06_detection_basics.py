@@ -1,38 +1,40 @@
 # %% [markdown]
-# # Lesson 06 — Detection basics: boxes, anchors, matching, NMS, average precision, RoI pooling
-#
-# **Lecture idea.** Every modern detector (R-CNN, Fast / Faster R-CNN, SSD,
-# YOLO, RetinaNet, Mask R-CNN) is built from the same few parts: a measure of
-# overlap (IoU), a way to write a box as small offsets from a reference box
-# (the R-CNN box parametrization), reference boxes tiled over the image
-# (anchors), a rule that decides which reference box is responsible for which
-# object (matching) and a balanced sample of them to train on, a clean-up of
-# duplicate detections (non-maximum suppression), a fixed-size feature for a
-# box of any size (RoIPool / RoIAlign), and one number to compare detectors
-# (average precision). This lesson takes each part alone, on synthetic
-# images, and looks at what it does. Nothing is trained.
-#
-# **What you build.** IoU by hand and with `box_iou`; the box encoding and its
-# inverse; anchors over a 64 x 64 image; matcher and sampler decisions as
-# pictures; NMS before and after; average precision worked out by hand on a
-# ranked list, then with the library; PASCAL VOC 2007, VOC 2010 and COCO
-# numbers for the same detections and why they differ; RoIPool against
-# RoIAlign on one feature map, with the quantization drawn.
-#
-# **Expected result.** The hand-computed AP equals the library's; on noisy
-# detections VOC07 and VOC10 AP are close, COCO's AP@[.5:.95] is far lower and
-# falls fastest as the boxes get sloppier; NMS raises AP; RoIAlign's output moves
-# smoothly with the box while RoIPool's jumps in steps.
-# Full run on a 2-core laptop: about 10 seconds.
-#
-# *Measured on a 2-core machine shared with other jobs (full run, seed 0): 6-8 s
-# wall clock including start-up (5-6 s for the lesson's own steps; 4 s on an idle
-# machine); `--quick` 5 s.
-# The first run ever adds numba's one-time compilation of the kernels. Seed 0:
-# VOC mAP 0.65 before NMS and 0.85 after; at jitter 0.25 -> 4.0, VOC10 0.87 -> 0.69
-# but COCO AP@[.5:.95] 0.84 -> 0.23.*
-#
-# Run: `python lessons/06_detection_basics.py [--quick] [--seed S] [--out DIR]`
+"""
+# Lesson 06 — Detection basics: boxes, anchors, matching, NMS, average precision, RoI pooling
+
+**Lecture idea.** Every modern detector (R-CNN, Fast / Faster R-CNN, SSD,
+YOLO, RetinaNet, Mask R-CNN) is built from the same few parts: a measure of
+overlap (IoU), a way to write a box as small offsets from a reference box
+(the R-CNN box parametrization), reference boxes tiled over the image
+(anchors), a rule that decides which reference box is responsible for which
+object (matching) and a balanced sample of them to train on, a clean-up of
+duplicate detections (non-maximum suppression), a fixed-size feature for a
+box of any size (RoIPool / RoIAlign), and one number to compare detectors
+(average precision). This lesson takes each part alone, on synthetic
+images, and looks at what it does. Nothing is trained.
+
+**What you build.** IoU by hand and with `box_iou`; the box encoding and its
+inverse; anchors over a 64 x 64 image; matcher and sampler decisions as
+pictures; NMS before and after; average precision worked out by hand on a
+ranked list, then with the library; PASCAL VOC 2007, VOC 2010 and COCO
+numbers for the same detections and why they differ; RoIPool against
+RoIAlign on one feature map, with the quantization drawn.
+
+**Expected result.** The hand-computed AP equals the library's; on noisy
+detections VOC07 and VOC10 AP are close, COCO's AP@[.5:.95] is far lower and
+falls fastest as the boxes get sloppier; NMS raises AP; RoIAlign's output moves
+smoothly with the box while RoIPool's jumps in steps.
+Full run on a 2-core laptop: about 10 seconds.
+
+*Measured on a 2-core machine shared with other jobs (full run, seed 0): 6-8 s
+wall clock including start-up (5-6 s for the lesson's own steps; 4 s on an idle
+machine); `--quick` 5 s.
+The first run ever adds numba's one-time compilation of the kernels. Seed 0:
+VOC mAP 0.65 before NMS and 0.85 after; at jitter 0.25 -> 4.0, VOC10 0.87 -> 0.69
+but COCO AP@[.5:.95] 0.84 -> 0.23.*
+
+Run: `python lessons/06_detection_basics.py [--quick] [--seed S] [--out DIR]`
+"""
 
 # %%
 import time

@@ -1,42 +1,44 @@
 # %% [markdown]
-# # Lesson 12 — Recurrent networks: the basic cell, unrolling, vanishing gradients, three uses
-#
-# **Lecture idea.** A recurrent network reads a sequence one element at a time
-# and carries a state: `s(t) = tanh(U s(t-1) + V x(t) + b)`, with the same U, V, b
-# at every step. Unrolled in time it is a deep feed-forward network whose
-# layers share their weights, trained by backpropagation through time (BPTT).
-# Because BPTT multiplies by U^T (and by tanh') once per step, gradients from
-# far back shrink or grow geometrically: the vanishing / exploding gradient
-# problem (Bengio, Simard & Frasconi 1994; Pascanu, Mikolov & Bengio 2013).
-# The lecture lists three uses: a label for every element (sequence element
-# classification), one vector for the whole sequence (sequence representation),
-# and the next element (sequence prediction / generation).
-#
-# **What you build.** The basic cell by hand, checked against `nn.RNNCell`;
-# unrolling with TensorFlow's `static_rnn` / `dynamic_rnn` (with `time_major`
-# and variable lengths) and PyTorch's `nn.RNN`; the powers of U through its
-# eigendecomposition and the gradient of a real loss with respect to earlier
-# states; then three trained RNNs: a running-parity tagger (a label per bit), a
-# digit classifier that reads 16x16 images row by row, and a next-value
-# predictor of sine waves trained with teacher forcing, then run free,
-# generating from its own predictions.
-#
-# **Expected result.** Parity tagger >= 99% per-position accuracy (also on
-# sequences 2.5x longer than in training); digits read row by row >= 90% test
-# accuracy; sine predictor: teacher-forced one-step MSE at least 10x below the
-# "repeat the last value" baseline, and the first 20 generated steps with an
-# MSE below a tenth of the signal's variance.
-# Full run on a 2-core laptop: under a minute.
-#
-# *Measured on a shared 2-core machine (other jobs running, so times are
-# pessimistic), full run, seed 0: parity tagger 100.00% per position at length
-# 20 and 100.00% at length 50 (1.6 s); digits read row by row 96.25% test
-# accuracy (2.0 s); sine predictor one-step MSE 0.00011 against 0.0193 for
-# repeating the last value (177x lower), first 20 generated steps MSE 0.0080
-# against a signal variance of 0.285 (18.5 s); whole lesson 23 s (18 s on an
-# idle machine, same numbers).*
-#
-# Run: `python lessons/12_rnn_basics.py [--quick] [--seed S] [--out DIR]`
+"""
+# Lesson 12 — Recurrent networks: the basic cell, unrolling, vanishing gradients, three uses
+
+**Lecture idea.** A recurrent network reads a sequence one element at a time
+and carries a state: `s(t) = tanh(U s(t-1) + V x(t) + b)`, with the same U, V, b
+at every step. Unrolled in time it is a deep feed-forward network whose
+layers share their weights, trained by backpropagation through time (BPTT).
+Because BPTT multiplies by U^T (and by tanh') once per step, gradients from
+far back shrink or grow geometrically: the vanishing / exploding gradient
+problem (Bengio, Simard & Frasconi 1994; Pascanu, Mikolov & Bengio 2013).
+The lecture lists three uses: a label for every element (sequence element
+classification), one vector for the whole sequence (sequence representation),
+and the next element (sequence prediction / generation).
+
+**What you build.** The basic cell by hand, checked against `nn.RNNCell`;
+unrolling with TensorFlow's `static_rnn` / `dynamic_rnn` (with `time_major`
+and variable lengths) and PyTorch's `nn.RNN`; the powers of U through its
+eigendecomposition and the gradient of a real loss with respect to earlier
+states; then three trained RNNs: a running-parity tagger (a label per bit), a
+digit classifier that reads 16x16 images row by row, and a next-value
+predictor of sine waves trained with teacher forcing, then run free,
+generating from its own predictions.
+
+**Expected result.** Parity tagger >= 99% per-position accuracy (also on
+sequences 2.5x longer than in training); digits read row by row >= 90% test
+accuracy; sine predictor: teacher-forced one-step MSE at least 10x below the
+"repeat the last value" baseline, and the first 20 generated steps with an
+MSE below a tenth of the signal's variance.
+Full run on a 2-core laptop: under a minute.
+
+*Measured on a shared 2-core machine (other jobs running, so times are
+pessimistic), full run, seed 0: parity tagger 100.00% per position at length
+20 and 100.00% at length 50 (1.6 s); digits read row by row 96.25% test
+accuracy (2.0 s); sine predictor one-step MSE 0.00011 against 0.0193 for
+repeating the last value (177x lower), first 20 generated steps MSE 0.0080
+against a signal variance of 0.285 (18.5 s); whole lesson 23 s (18 s on an
+idle machine, same numbers).*
+
+Run: `python lessons/12_rnn_basics.py [--quick] [--seed S] [--out DIR]`
+"""
 
 # %%
 import numpy as np

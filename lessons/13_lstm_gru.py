@@ -1,43 +1,45 @@
 # %% [markdown]
-# # Lesson 13 — LSTM and GRU: gated cells for long-range dependencies
-#
-# **Lecture idea.** The basic RNN forgets: backpropagation through time
-# multiplies the gradient by the recurrent Jacobian once per step, so a signal
-# from 50 steps back arrives vanishingly small (lesson 12). The LSTM
-# (Hochreiter & Schmidhuber 1997, forget gate by Gers, Schmidhuber & Cummins
-# 2000) adds a memory cell updated by *addition*, c(t) = f * c(t-1) + i * g,
-# behind gates that learn when to write (i), keep (f) and read (o); along the
-# cell the gradient is multiplied by f, not by a weight matrix and a squashing
-# derivative, so it survives for as long as the forget gate stays open. The
-# GRU (Cho et al. 2014) does the same with two gates and no separate cell:
-# h(t) = (1 - z) * n + z * h(t-1).
-#
-# **What you build.** The LSTM step by hand, checked against `nn.LSTMCell`;
-# the adding problem (Hochreiter & Schmidhuber 1997, experiment 4) at growing
-# lengths for `nn.RNN`, `nn.LSTM` and `nn.GRU`, with the plot of error against
-# length; the gradient that reaches the early steps in the trained networks;
-# then a character-level language model (an LSTM trained with truncated
-# backpropagation through time and gradient clipping) on a text that ships
-# with CPython, the `help()` pages of Python itself (`pydoc_data.topics`, about
-# 460,000 characters, no network needed), and samples from it at several
-# temperatures.
-#
-# **Expected result.** Adding problem at length 50: LSTM and GRU reach a test
-# MSE at least 10x below the trivial baseline (always answering 1.0, MSE 1/6),
-# the basic RNN does not; the language model reaches a validation
-# cross-entropy below 2.3 bits per character (the character frequencies alone
-# give 4.7 bits).
-# Full run on a 2-core laptop: about 2 minutes.
-#
-# *Measured on a shared 2-core machine (other jobs running, so times are
-# pessimistic), full run, seed 0: adding problem test MSE at T = 10 / 25 / 50:
-# RNN 0.0030 / 0.0123 / 0.169 (the baseline is 0.167), LSTM 0.0032 / 0.0022 /
-# 0.0020, GRU 0.0019 / 0.0026 / 0.0012 (each stops once 50x below the baseline;
-# at T = 50 the LSTM needed 800 steps, the GRU 300), 30 s in all; language model
-# 2.06 bits per character on the validation text after 2,000 steps (75 s);
-# whole lesson 106 s (98 s on an idle machine, same numbers).*
-#
-# Run: `python lessons/13_lstm_gru.py [--quick] [--seed S] [--out DIR]`
+"""
+# Lesson 13 — LSTM and GRU: gated cells for long-range dependencies
+
+**Lecture idea.** The basic RNN forgets: backpropagation through time
+multiplies the gradient by the recurrent Jacobian once per step, so a signal
+from 50 steps back arrives vanishingly small (lesson 12). The LSTM
+(Hochreiter & Schmidhuber 1997, forget gate by Gers, Schmidhuber & Cummins
+2000) adds a memory cell updated by *addition*, c(t) = f * c(t-1) + i * g,
+behind gates that learn when to write (i), keep (f) and read (o); along the
+cell the gradient is multiplied by f, not by a weight matrix and a squashing
+derivative, so it survives for as long as the forget gate stays open. The
+GRU (Cho et al. 2014) does the same with two gates and no separate cell:
+h(t) = (1 - z) * n + z * h(t-1).
+
+**What you build.** The LSTM step by hand, checked against `nn.LSTMCell`;
+the adding problem (Hochreiter & Schmidhuber 1997, experiment 4) at growing
+lengths for `nn.RNN`, `nn.LSTM` and `nn.GRU`, with the plot of error against
+length; the gradient that reaches the early steps in the trained networks;
+then a character-level language model (an LSTM trained with truncated
+backpropagation through time and gradient clipping) on a text that ships
+with CPython, the `help()` pages of Python itself (`pydoc_data.topics`, about
+460,000 characters, no network needed), and samples from it at several
+temperatures.
+
+**Expected result.** Adding problem at length 50: LSTM and GRU reach a test
+MSE at least 10x below the trivial baseline (always answering 1.0, MSE 1/6),
+the basic RNN does not; the language model reaches a validation
+cross-entropy below 2.3 bits per character (the character frequencies alone
+give 4.7 bits).
+Full run on a 2-core laptop: about 2 minutes.
+
+*Measured on a shared 2-core machine (other jobs running, so times are
+pessimistic), full run, seed 0: adding problem test MSE at T = 10 / 25 / 50:
+RNN 0.0030 / 0.0123 / 0.169 (the baseline is 0.167), LSTM 0.0032 / 0.0022 /
+0.0020, GRU 0.0019 / 0.0026 / 0.0012 (each stops once 50x below the baseline;
+at T = 50 the LSTM needed 800 steps, the GRU 300), 30 s in all; language model
+2.06 bits per character on the validation text after 2,000 steps (75 s);
+whole lesson 106 s (98 s on an idle machine, same numbers).*
+
+Run: `python lessons/13_lstm_gru.py [--quick] [--seed S] [--out DIR]`
+"""
 
 # %%
 import numpy as np
