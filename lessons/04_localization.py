@@ -62,7 +62,6 @@ args = lesson_args("04_localization", __doc__)
 import matplotlib.pyplot as plt  # noqa: E402  (after lesson_args picked the backend)
 
 lesson_timer = Timer().__enter__()
-rng = np.random.default_rng(args.seed)
 
 # %% [markdown]
 # ## 1. The vision tasks, drawn
@@ -116,11 +115,14 @@ for task, output in outputs.items():
 #
 # A convolution slides one filter over the image, so shifting the input
 # shifts the output by the same amount: conv(shift(x)) = shift(conv(x)). This
-# is **equivariance**. It is exact except where the shifted image has new
-# content (pixels that were outside it, here zeros) within the filter's reach.
-# We check it on a random 3x3 convolution (`minidl/ops/conv.py`, `conv2d`):
-# the error map is zero everywhere except in a band along the edges where the
-# new zeros came in.
+# is **equivariance**. It is exact except within the filter's reach of the
+# image's edges: where the shifted image has new content (here zeros came in
+# at the top and left) and where content left it (at the bottom and right, the
+# shifted image's last pixels see zero padding where the original's saw their
+# neighbours). We check it on a random 3x3 convolution (`minidl/ops/conv.py`,
+# `conv2d`): the error map is zero except in the strips where the zeros came
+# in (there the convolution outputs its bias, the shifted output has nothing)
+# and in one-pixel bands along the edges.
 
 # %%
 def shifted(x, dy, dx):
@@ -205,14 +207,14 @@ print(f"stride-8 feature map: a shift by 8 pixels moves it by exactly one cell "
       f"(max |difference| {moved_one_cell:.1e})")
 assert moved_one_cell < 1e-5
 
-fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
+fig, axes = plt.subplots(1, 3, figsize=(16, 4), width_ratios=(1, 1, 1.6))
 draw.show_image(x[0], ax=axes[0], title="input")
 axes[1].imshow(error_map, cmap="magma")
 axes[1].set_title(f"|conv(shift(x)) - shift(conv(x))|, shift ({dy}, {dx})", fontsize=9)
 for name, values in change.items():
     axes[2].plot(offsets, values, marker="o", label=name)
 axes[2].set(xlabel="shift (pixels)", ylabel="relative change of the pooled features",
-            title="global average pooling: invariant only at multiples of the stride")
+            title="after global average pooling: invariant only at multiples of the stride")
 axes[2].legend()
 save_figure(fig, args.out / "equivariance.png")
 
@@ -305,7 +307,7 @@ assert np.isclose(by_hand, library, rtol=1e-5)
 # validation set, the test set is used only for the chosen model.
 
 # %%
-EPOCHS = 1 if args.quick else 6
+EPOCHS = 1 if args.quick else 8
 SHORT_EPOCHS = 1 if args.quick else 3
 
 
@@ -441,7 +443,7 @@ print(f"{inside.sum()} test images moved by {SHIFT} px: the same class predicted
 # %%
 FEW = 64 if args.quick else 400
 FINETUNE_EPOCHS = 2 if args.quick else 10
-PRETRAIN_EPOCHS = 1 if args.quick else 3
+PRETRAIN_EPOCHS = 1 if args.quick else 2
 SEEDS = [args.seed] if args.quick else [args.seed, args.seed + 1, args.seed + 2]
 few_boxes = single_shapes(FEW, 4000 + args.seed)
 
@@ -521,8 +523,8 @@ save_figure(fig, args.out / "pretraining.png")
 # predicts a set and matches it to the objects.
 
 # %%
-PAIRS = dict(train=256, test=64) if args.quick else dict(train=4000, test=300)
-PAIR_EPOCHS = 1 if args.quick else 4
+PAIRS = dict(train=256, test=64) if args.quick else dict(train=3000, test=300)
+PAIR_EPOCHS = 1 if args.quick else 3
 
 
 def shapes_with(count, n, seed):

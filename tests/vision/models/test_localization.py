@@ -7,14 +7,17 @@ import pytest
 import minidl
 import minidl.nn as nn
 from minidl import Tensor
+from minidl.data import DataLoader
 from minidl.data.shapes import ShapesDataset
 from minidl.optim import Adam
 from minidl.vision.models import (
     Backbone,
+    LocalizationDataset,
     Localizer,
     box_targets,
     boxes_in_pixels,
     evaluate_localizer,
+    localization_arrays,
     localization_loss,
     predict_localization,
 )
@@ -52,6 +55,21 @@ def test_box_coordinates_both_ways():
     # a negative predicted size is read as an empty box at the centre, not a flipped one
     np.testing.assert_allclose(boxes_in_pixels(np.array([[0.5, 0.5, -0.1, 0.25]]), 32),
                                [[16, 12, 16, 20]])
+
+
+def test_localization_arrays_and_batches_follow_the_dataset():
+    data = ShapesDataset(6, image_size=16, min_objects=1, max_objects=1, seed=5)
+    images, labels, boxes = localization_arrays(data)
+    for i in range(6):
+        image, target = data[i]
+        np.testing.assert_array_equal(images[i], image)
+        assert labels[i] == target["labels"][0] - 1
+        np.testing.assert_allclose(boxes_in_pixels(boxes[i], 16), target["boxes"][0], atol=1e-5)
+    x, (y, b) = next(iter(DataLoader(LocalizationDataset(images, labels, boxes), batch_size=4)))
+    assert tuple(x.shape) == (4, 3, 16, 16) and tuple(y.shape) == (4,) and tuple(b.shape) == (4, 4)
+    with pytest.raises(ValueError, match="localization_arrays: every image must hold exactly "
+                                         "one object; got 3 slots"):
+        localization_arrays(ShapesDataset(2, image_size=16, max_objects=3, seed=0))
 
 
 def log_softmax(z):

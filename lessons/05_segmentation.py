@@ -1,0 +1,917 @@
+# %% [markdown]
+"""
+# Lesson 05 — Semantic segmentation: from one label per image to one per pixel
+
+**Lecture idea.** To label every pixel, classify a window around it. Sliding
+a classifier over the image repeats most of the work; written as
+convolutions ("convolutionized", Long et al. 2015), the same network labels
+every window in one pass. Down-sampling gives context but loses detail, so
+segmentation networks go down, then up again: nearest-neighbour, bed of
+nails, max-unpooling, bilinear interpolation and transposed convolution are
+the ways up. FCN adds the scores of finer layers ("skips") to recover
+boundaries; U-Net concatenates the encoder's features into a decoder at
+every resolution. The per-pixel loss depends on the question: binary
+(sigmoid), multiclass (softmax), multilabel (independent sigmoids). Dilated
+convolutions give context without down-sampling. Semantic, instance and
+panoptic segmentation differ in what counts as one thing.
+
+**What you build.** A crop classifier run as a sliding window and
+convolutionized (`convolutionize`, equal outputs, timed); every up-sampling
+method by hand on a tiny array, each checked against minidl's op, with the
+1-D transposed convolution and its matrix; the checkerboard of stride-2
+kernels; FCN with 0, 1 and 2 skips and a U-Net on the shapes data
+(`minidl/vision/models/segmentation.py`), scored with pixel accuracy, mean
+class accuracy and mean IoU over three seeds; the three per-pixel losses,
+with the number that shows softmax is wrong for multilabel targets; a
+dilation ablation with receptive fields computed and measured; semantic,
+instance and panoptic labels of one image.
+
+**Expected result.** The U-Net reaches a mean IoU >= 0.85 on the shapes
+test set; the FCN with skips beats the coarse FCN. Full run: under 5 minutes
+on a 2-core laptop.
+
+*Measured: to be filled in by the full run.*
+
+Run: `python lessons/05_segmentation.py [--quick] [--seed S] [--out DIR]`
+"""
+
+# %%
+import time
+
+import numpy as np
+
+import minidl
+import minidl.nn as nn
+import minidl.nn.functional as F
+from minidl import Tensor
+from minidl.data import DataLoader, TensorDataset
+from minidl.data.shapes import SHAPE_CLASSES, ShapesDataset
+from minidl.optim import Adam
+from minidl.optim.lr_scheduler import CosineAnnealingLR
+from minidl.utils.lesson import Timer, check_range, lesson_args, save_figure  # noqa: F401
+from minidl.utils.training import train_epoch
+from minidl.vision import draw
+from minidl.vision.models import (
+    FCN,
+    Backbone,
+    UNet,
+    bilinear_upsampling_weight,
+    conv_norm_relu,
+    convolutionize,
+    evaluate_segmentation,
+    predict_segmentation,
+    segmentation_arrays,
+    train_segmentation,
+)
+
+args = lesson_args("05_segmentation", __doc__)
+import matplotlib.pyplot as plt  # noqa: E402  (after lesson_args picked the backend)
+
+lesson_timer = Timer().__enter__()
+
+# %% [markdown]
+# ## The data
+#
+# `ShapesDataset` (`minidl/data/shapes.py`) with one to three shapes per
+# 32 x 32 image; every pixel is background (0) or the class of the shape that
+# covers it (1 rectangle, 2 ellipse, 3 triangle, 4 cross). A training set, a
+# validation set (to choose on) and a test set (scored once per model),
+# generated from different seeds. `segmentation_arrays` gives images and
+# class maps.
+
+# %%
+IMAGE_SIZE, NUM_CLASSES = 32, len(SHAPE_CLASSES)
+SIZES = dict(train=192, val=64, test=64) if args.quick else dict(train=4000, val=500, test=1000)
+
+
+def shapes(n, seed, **kwargs):
+    return ShapesDataset(n, image_size=IMAGE_SIZE, min_objects=1, max_objects=3,
+                         size_range=(0.3, 0.6), seed=seed, **kwargs)
+
+
+train_data = shapes(SIZES["train"], 1000 + args.seed)
+val_data, test_data = shapes(SIZES["val"], 2000 + args.seed), shapes(SIZES["test"],
+                                                                      3000 + args.seed)
+train_x, train_y = segmentation_arrays(train_data)
+val_x, val_y = segmentation_arrays(val_data)
+test_x, test_y = segmentation_arrays(test_data)
+print(f"train images {train_x.shape}, class maps {train_y.shape} {train_y.dtype}")
+print("share of pixels per class (train):",
+      ", ".join(f"{name} {share:.1%}" for name, share in
+                zip(SHAPE_CLASSES, np.bincount(train_y.ravel(), minlength=NUM_CLASSES)
+                    / train_y.size)))
+fig, axes = plt.subplots(2, 8, figsize=(16, 4.4))
+for k in range(8):
+    draw.show_image(train_x[k], ax=axes[0, k])
+    draw.draw_semantic(train_x[k], train_y[k], ax=axes[1, k], alpha=0.8)
+save_figure(fig, args.out / "data.png")
+
+# %% [markdown]
+# ## 1. Sliding window versus fully convolutional
+#
+# The simplest segmenter classifies the centre pixel of a crop. A small CNN
+# reads a 16 x 16 crop: a 3x3 convolution without padding (16 -> 14), ReLU,
+# 2x2 max-pooling (-> 7), another 3x3 convolution (-> 5), ReLU, then a linear
+# layer on the flattened 32 x 5 x 5 map gives 5 class scores. Each image is
+# standardized first (`InstanceNorm2d`: each colour channel to mean 0,
+# variance 1; the shapes come in random colours) and padded with 8 zero
+# pixels, so every pixel can be the centre of a crop. We train it on random
+# crops of the training images, each labelled with its centre pixel's class.
+
+# %%
+PATCH, PAD = 16, 8
+standardize = nn.InstanceNorm2d(3)
+
+
+def prepared(images):
+    """Standardized (per image and channel) and padded with PAD zeros: [N, 3, H + 16, W + 16]."""
+    with minidl.no_grad():
+        x = standardize(Tensor(images)).data
+    return np.pad(x, ((0, 0), (0, 0), (PAD, PAD), (PAD, PAD)))
+
+
+def random_crops(images, labels, count, rng):
+    """``count`` crops [count, 3, 16, 16] of prepared images and the class of each centre."""
+    padded = prepared(images)
+    n, y, x = (rng.integers(0, m, count) for m in (len(images),) + labels.shape[1:])
+    rows, cols = y[:, None] + np.arange(PATCH), x[:, None] + np.arange(PATCH)
+    crops = padded[n[:, None, None, None], np.arange(3)[None, :, None, None],
+                   rows[:, None, :, None], cols[:, None, None, :]]
+    return crops.astype(np.float32), labels[n, y, x]  # the centre (8, 8) of the crop at (y, x)
+
+
+rng = np.random.default_rng(args.seed)
+crops, centre_labels = random_crops(train_x, train_y, 2000 if args.quick else 40000, rng)
+minidl.manual_seed(args.seed)
+crop_classifier = nn.Sequential(
+    nn.Conv2d(3, 16, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(16, 32, 3), nn.ReLU(),
+    nn.Flatten(), nn.Linear(32 * 5 * 5, NUM_CLASSES))
+h = Tensor(crops[:4])
+for layer in crop_classifier:
+    h = layer(h)
+    print(f"{type(layer).__name__:>10}: {tuple(h.shape)}")
+loader = DataLoader(TensorDataset(crops, centre_labels), batch_size=64, shuffle=True)
+optimizer = Adam(crop_classifier.parameters(), lr=3e-3)
+CROP_EPOCHS = 1 if args.quick else 3
+scheduler = CosineAnnealingLR(optimizer, T_max=CROP_EPOCHS * len(loader))
+with Timer() as crop_timer:
+    for epoch in range(CROP_EPOCHS):
+        loss = train_epoch(crop_classifier, loader, F.cross_entropy, optimizer, scheduler,
+                           desc=f"crop classifier epoch {epoch + 1}")
+val_crops, val_centres = random_crops(val_x, val_y, 2000, rng)
+with minidl.no_grad():
+    crop_accuracy = np.mean(crop_classifier.eval()(Tensor(val_crops)).data.argmax(1)
+                            == val_centres)
+print(f"crop classifier: training loss {loss:.3f}, validation accuracy of the centre pixel "
+      f"{crop_accuracy:.3f} ({crop_timer.seconds:.0f} s)")
+
+# %% [markdown]
+# **Sliding window.** Classify the crop at every position of a larger image.
+# Neighbouring crops overlap in 15 of their 16 columns, and the network
+# computes every overlapping feature again for every crop that contains it.
+# We slide with a step of 2 pixels (the network's total stride, for the
+# comparison below), one crop at a time and as one big batch of crops.
+#
+# **Convolutionized.** The linear layer reads a 32 x 5 x 5 map; it *is* a 5x5
+# convolution with 32 input channels whose weights are the linear layer's
+# weights reshaped (`convolutionize` in `minidl/vision/models/segmentation.py`:
+# `linear.weight.reshape(5, 32, 5, 5)`). Everything before it is already
+# convolutional. So the network, with its head convolutionized, runs on the
+# whole image at once and outputs a map of class scores, one per crop
+# position, each convolution computing every feature once.
+
+# %%
+big = ShapesDataset(1, image_size=96, min_objects=5, max_objects=5, size_range=(0.1, 0.2),
+                    seed=4000 + args.seed)
+big_x, big_y = segmentation_arrays(big)
+padded = prepared(big_x)
+positions = range(0, padded.shape[2] - PATCH + 1, 2)
+fully_convolutional = nn.Sequential(*list(crop_classifier)[:5],
+                                    convolutionize(crop_classifier[6], 32, 5)).eval()
+
+with minidl.no_grad():
+    crop = padded[:, :, 40:56, 22:38]
+    print("one crop, linear head:        ", np.round(crop_classifier(Tensor(crop)).data[0], 4))
+    print("one crop, convolutionized head:",
+          np.round(fully_convolutional(Tensor(crop)).data[0, :, 0, 0], 4))
+    assert np.allclose(crop_classifier(Tensor(crop)).data[0],
+                       fully_convolutional(Tensor(crop)).data[0, :, 0, 0], atol=1e-5)
+
+    timed_rows = positions[:5]   # one crop at a time is slow: time 5 rows, scale to all
+    start = time.perf_counter()
+    one_by_one = np.array([[crop_classifier(Tensor(padded[:, :, y:y + PATCH, x:x + PATCH])).data[0]
+                            for x in positions] for y in timed_rows])    # [rows, cols, classes]
+    seconds_loop = (time.perf_counter() - start) * len(positions) / len(timed_rows)
+    start = time.perf_counter()
+    all_crops = np.stack([padded[0, :, y:y + PATCH, x:x + PATCH] for y in positions
+                          for x in positions])
+    batched = crop_classifier(Tensor(all_crops)).data.reshape(len(positions), len(positions), -1)
+    seconds_batch = time.perf_counter() - start
+    start = time.perf_counter()
+    dense = fully_convolutional(Tensor(padded)).data[0]                  # [classes, rows, cols]
+    seconds_dense = time.perf_counter() - start
+dense_hwc = dense.transpose(1, 2, 0)
+difference = max(np.abs(one_by_one - dense_hwc[:len(timed_rows)]).max(),
+                 np.abs(batched - dense_hwc).max())
+print(f"{len(positions) ** 2} crop positions on a 96 x 96 image:")
+print(f"  sliding window, one crop at a time: {seconds_loop * 1000:8.1f} ms "
+      f"(timed on {len(timed_rows)} of {len(positions)} rows)")
+print(f"  sliding window, one batch of crops: {seconds_batch * 1000:8.1f} ms")
+print(f"  fully convolutional, one pass:      {seconds_dense * 1000:8.1f} ms")
+print(f"  max |sliding window - fully convolutional| = {difference:.1e}")
+assert difference < 1e-4
+
+
+def multiply_adds(net, size):
+    """Multiply-adds of the convolutions and linear layers of ``net`` on a [1, 3, size, size]."""
+    total, h = 0, Tensor(np.zeros((1, 3, size, size), np.float32))
+    for layer in net:
+        h = layer(h)
+        if isinstance(layer, nn.Conv2d):
+            total += h.data.size * layer.weight.data[0].size
+        elif isinstance(layer, nn.Linear):
+            total += layer.weight.data.size
+    return total
+
+
+with minidl.no_grad():
+    per_crop, whole = multiply_adds(crop_classifier, PATCH), multiply_adds(fully_convolutional,
+                                                                           padded.shape[2])
+print(f"multiply-adds: {per_crop:,} per crop x {len(positions) ** 2} crops = "
+      f"{per_crop * len(positions) ** 2:,}; fully convolutional {whole:,} "
+      f"({per_crop * len(positions) ** 2 / whole:.0f}x fewer)")
+
+fig, axes = plt.subplots(1, 3, figsize=(12, 4))
+draw.show_image(big_x[0], ax=axes[0], title="image")
+draw.draw_semantic(big_x[0], big_y[0], ax=axes[1], title="true classes", alpha=0.8)
+coarse = np.repeat(np.repeat(dense.argmax(0), 2, axis=0), 2, axis=1)   # stride 2 -> pixels
+draw.draw_semantic(big_x[0], coarse[:96, :96], ax=axes[2], alpha=0.8,
+                   title=f"crop classifier, convolutionized ({seconds_dense * 1000:.0f} ms)")
+save_figure(fig, args.out / "sliding_window.png")
+
+# %% [markdown]
+# ## 2. Down, then up: every way to up-sample, by hand and by the library
+#
+# A segmentation network sees context by down-sampling (strided convolutions,
+# pooling) and must come back to the input resolution: an encoder-decoder.
+# Each way up on a tiny array first, by hand in NumPy, then with minidl's op.
+#
+# **Nearest neighbour** copies each value into a 2 x 2 block;
+# **bed of nails** puts it in the top-left corner and zeros elsewhere.
+# `F.interpolate` (`minidl/ops/upsample.py`, `interpolate` and
+# `nearest_source_index`) does the first. The second is a transposed
+# convolution with a 1 x 1 kernel equal to 1 and stride 2 (each input value
+# is "stamped" at every second position), and also max-unpooling with every
+# switch in the top-left corner.
+
+# %%
+small = np.array([[1.0, 2.0], [3.0, 4.0]], np.float32)
+as_tensor = Tensor(small[None, None])
+nearest_by_hand = np.repeat(np.repeat(small, 2, axis=0), 2, axis=1)
+nails_by_hand = np.zeros((4, 4), np.float32)
+nails_by_hand[::2, ::2] = small
+nearest = F.interpolate(as_tensor, scale_factor=2, mode="nearest").data[0, 0]
+nails = F.conv_transpose2d(as_tensor, Tensor(np.ones((1, 1, 1, 1), np.float32)), stride=2,
+                           output_padding=1).data[0, 0]
+top_left = Tensor(np.array([[[[0, 2], [8, 10]]]]))  # flat positions of the corners in 4 x 4
+nails_unpool = F.max_unpool2d(as_tensor, top_left, 2).data[0, 0]
+print("nearest neighbour:\n", nearest, "\nbed of nails:\n", nails)
+assert np.array_equal(nearest, nearest_by_hand)
+assert np.array_equal(nails, nails_by_hand) and np.array_equal(nails_unpool, nails_by_hand)
+
+# %% [markdown]
+# **Max-unpooling** (Zeiler & Fergus 2014; SegNet) remembers where max-pooling
+# found each maximum (the "switches") and puts the value back there. The
+# library's `max_pool2d(..., return_indices=True)` returns the switches as
+# flat positions in the H x W map; `max_unpool2d` (`minidl/ops/pool.py`,
+# `MaxUnpool2dFunction`) scatters the values back.
+
+# %%
+x = np.random.default_rng(args.seed).permutation(16).astype(np.float32).reshape(4, 4)
+windows = x.reshape(2, 2, 2, 2).transpose(0, 2, 1, 3).reshape(2, 2, 4)   # [oy, ox, 4 values]
+pooled_by_hand = windows.max(axis=2)
+unpooled_by_hand = np.zeros_like(x)
+for oy in range(2):
+    for ox in range(2):
+        i, j = divmod(int(windows[oy, ox].argmax()), 2)        # the switch inside the window
+        unpooled_by_hand[2 * oy + i, 2 * ox + j] = pooled_by_hand[oy, ox]
+pooled, switches = F.max_pool2d(Tensor(x[None, None]), 2, return_indices=True)
+unpooled = F.max_unpool2d(pooled, switches, 2).data[0, 0]
+print("input:\n", x, "\nswitches (flat positions):", switches.data.ravel(),
+      "\nmax-unpooled:\n", unpooled)
+assert np.array_equal(pooled.data[0, 0], pooled_by_hand)
+assert np.array_equal(unpooled, unpooled_by_hand)
+
+# %% [markdown]
+# **Bilinear interpolation** reads each output pixel between the four nearest
+# input pixels. With `align_corners=False` (PyTorch's default) pixels are unit
+# squares: output pixel o has its centre at input position
+# (o + 0.5) / 2 - 0.5, clamped at 0, and mixes the two neighbours around it
+# with weights given by the distances (`bilinear_source` in
+# `minidl/ops/upsample.py`). Rows first, then columns.
+
+# %%
+def linear_weights(n_in, n_out):
+    """The [n_out, n_in] matrix of 1-D linear interpolation, align_corners=False."""
+    source = np.maximum((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0)
+    left = np.minimum(np.floor(source).astype(int), n_in - 1)
+    right = np.minimum(left + 1, n_in - 1)
+    matrix = np.zeros((n_out, n_in))
+    np.add.at(matrix, (np.arange(n_out), left), 1 - (source - left))
+    np.add.at(matrix, (np.arange(n_out), right), source - left)
+    return matrix
+
+
+bilinear_by_hand = linear_weights(2, 4) @ small @ linear_weights(2, 4).T
+bilinear = F.interpolate(as_tensor, scale_factor=2, mode="bilinear").data[0, 0]
+print("bilinear:\n", bilinear)
+assert np.allclose(bilinear, bilinear_by_hand, atol=1e-6)
+
+# %% [markdown]
+# **Transposed convolution** (learnable up-sampling). The lecture's 1-D
+# example: input (a, b), filter (x, y, z), stride 2. Each input value scales a
+# copy of the filter, and the copies are placed 2 apart and summed where they
+# overlap:
+#
+#     a * (x, y, z, 0, 0) + b * (0, 0, x, y, z) = (ax, ay, az + bx, by, bz)
+#
+# The library computes it as `col2im(W^T @ x)` (`ConvTranspose2dFunction` in
+# `minidl/ops/conv.py`, `_correlate_adjoint`); a 1-D signal is a 2-D image of
+# height 1.
+
+# %%
+a, b = 2.0, 3.0
+x_, y_, z_ = 1.0, 10.0, 100.0
+by_hand = np.zeros(5)
+for position, value in zip((0, 2), (a, b)):        # each input stamps a scaled filter copy
+    by_hand[position:position + 3] += value * np.array([x_, y_, z_])
+library = F.conv_transpose2d(Tensor(np.array([[[[a, b]]]])), Tensor(np.array([[[[x_, y_, z_]]]])),
+                             stride=(1, 2)).data.ravel()
+print(f"1-D transposed conv of ({a:g}, {b:g}) with ({x_:g}, {y_:g}, {z_:g}), stride 2: by hand "
+      f"{by_hand}, library {library}")
+assert np.array_equal(by_hand, [a * x_, a * y_, a * z_ + b * x_, b * y_, b * z_])
+assert np.allclose(library, by_hand)
+
+# %% [markdown]
+# **The matrix view.** A convolution is a linear map, so it is a matrix C: the
+# stride-2 convolution of a length-5 signal with (x, y, z) is
+#
+#     C = [[x, y, z, 0, 0],
+#          [0, 0, x, y, z]]        (2 outputs from 5 inputs)
+#
+# and the transposed convolution multiplies by C^T (5 outputs from 2 inputs):
+# the same numbers as above, hence the name. C^T is also what backpropagation
+# through the convolution computes: the gradient of conv(x) . g with respect to
+# x is C^T g. In 2-D we build C column by column (the convolution of each
+# basis image) and check both facts.
+
+# %%
+C = np.array([[x_, y_, z_, 0, 0], [0, 0, x_, y_, z_]])
+assert np.allclose(C.T @ np.array([a, b]), library)
+signal = np.array([[[[1.0, -2.0, 0.5, 3.0, 1.0]]]])
+assert np.allclose(F.conv2d(Tensor(signal), Tensor(np.array([[[[x_, y_, z_]]]])),
+                            stride=(1, 2)).data.ravel(), C @ signal.ravel())
+
+weight_2d = np.random.default_rng(args.seed).normal(size=(1, 1, 3, 3))
+basis = np.eye(25).reshape(25, 1, 5, 5)
+C2 = F.conv2d(Tensor(basis), Tensor(weight_2d), stride=2).data.reshape(25, -1).T  # [4, 25]
+g = np.random.default_rng(args.seed + 1).normal(size=(1, 1, 2, 2))
+transposed = F.conv_transpose2d(Tensor(g), Tensor(weight_2d), stride=2).data.ravel()
+image_5x5 = Tensor(np.zeros((1, 1, 5, 5)), requires_grad=True)
+(F.conv2d(image_5x5, Tensor(weight_2d), stride=2) * Tensor(g)).sum().backward()
+print(f"2-D: C is {C2.shape[0]} x {C2.shape[1]}; max |conv_transpose2d(g) - C^T g| = "
+      f"{np.abs(transposed - C2.T @ g.ravel()).max():.1e}, max |gradient - C^T g| = "
+      f"{np.abs(image_5x5.grad.ravel() - C2.T @ g.ravel()).max():.1e}")
+assert np.allclose(transposed, C2.T @ g.ravel()) and np.allclose(image_5x5.grad.ravel(),
+                                                                 C2.T @ g.ravel())
+
+# %% [markdown]
+# **Bilinear as a transposed convolution.** With the tent filter
+# (0.25, 0.75, 0.75, 0.25) in each direction, stride 2 and padding 1, a
+# transposed convolution is bilinear up-sampling, except at the border
+# (where it sees zero padding and bilinear interpolation repeats the edge).
+# FCN initializes its learned up-sampling layers to this filter
+# (`bilinear_upsampling_weight`).
+
+# %%
+ramp = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
+tent = F.conv_transpose2d(Tensor(ramp), Tensor(bilinear_upsampling_weight(1, 2)), stride=2,
+                          padding=1).data[0, 0]
+interpolated = F.interpolate(Tensor(ramp), scale_factor=2, mode="bilinear").data[0, 0]
+print("bilinear transposed conv - bilinear interpolation:\n", tent - interpolated)
+assert np.allclose(tent[1:-1, 1:-1], interpolated[1:-1, 1:-1])
+
+# %% [markdown]
+# **The checkerboard** (Odena, Dumoulin, Olah, "Deconvolution and
+# Checkerboard Artifacts", Distill 2016). A stride-2 transposed convolution
+# with a 3 x 3 kernel stamps overlapping copies: some output pixels receive
+# one copy, some two, some four. Even with every weight equal, a constant
+# input gives an uneven output. A 4 x 4 kernel overlaps evenly (each pixel gets
+# 2 x 2 copies); so does resizing (nearest) followed by a 3 x 3 convolution.
+
+# %%
+flat = Tensor(np.ones((1, 1, 8, 8), np.float32))
+ones = {k: Tensor(np.ones((1, 1, k, k), np.float32)) for k in (3, 4)}
+patterns = {
+    "transposed conv, k3 s2": F.conv_transpose2d(flat, ones[3], stride=2, padding=1,
+                                                 output_padding=1).data[0, 0],
+    "transposed conv, k4 s2": F.conv_transpose2d(flat, ones[4], stride=2, padding=1).data[0, 0],
+    "nearest x2 + conv k3": F.conv2d(F.interpolate(flat, scale_factor=2), ones[3],
+                                     padding=1).data[0, 0],
+}
+fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
+unevenness = {}
+for ax, (name, pattern) in zip(axes, patterns.items()):
+    interior = pattern[2:-2, 2:-2]
+    unevenness[name] = interior.max() / interior.min()
+    ax.imshow(pattern, cmap="gray")
+    ax.set(title=f"{name}\ninterior max / min = {unevenness[name]:.0f}", xticks=[], yticks=[])
+    print(f"{name:>24}: interior values {sorted(set(interior.ravel().tolist()))}")
+save_figure(fig, args.out / "checkerboard.png")
+assert unevenness["transposed conv, k3 s2"] == 4
+assert unevenness["transposed conv, k4 s2"] == 1 and unevenness["nearest x2 + conv k3"] == 1
+
+# %% [markdown]
+# ## 3. FCN: one coarse up-sampling, or skips from finer layers
+#
+# FCN (Long, Shelhamer, Darrell 2015; `FCN` in
+# `minidl/vision/models/segmentation.py`) puts a 1x1 convolution on the
+# backbone's last map to get class scores and up-samples them bilinearly to
+# the image. Our backbone has 4 stages (strides 2, 4, 8, 16; 16, 32, 64, 128
+# channels): on a 32 x 32 image the last map is 2 x 2, so the coarse net
+# paints each image with 2 x 2 blurry blobs. The paper's FCN-32s is as coarse
+# relative to its features; FCN-16s and FCN-8s add the scores of finer maps:
+# up-sample the coarse scores x2 (a learned transposed convolution started at
+# bilinear, `bilinear_upsampling_weight`), add the scores of the next finer
+# map, repeat. The names give the stride of the finest scores: here FCN-16s
+# (no skip), FCN-8s (one) and FCN-4s (two). The skip scores start at zero, so
+# every variant starts as the coarse net (the paper's initialization).
+#
+# Each is trained from scratch with the same recipe (Adam, learning rate 3e-3,
+# cosine schedule, batches of 32) and three seeds, and scored on the test set
+# with the three measures of the paper's section 5 (`segmentation_scores` in
+# `minidl/vision/metrics.py`), over one confusion matrix of all test pixels:
+# pixel accuracy, mean class accuracy, mean IoU.
+
+# %%
+FCN_WIDTHS = (16, 32, 64, 128)
+SEEDS = [args.seed] if args.quick else [args.seed, args.seed + 1, args.seed + 2]
+FCN_EPOCHS = 1 if args.quick else 6
+train_loader_args = dict(batch_size=32, shuffle=True)
+test_loader = DataLoader(TensorDataset(test_x, test_y), batch_size=100)
+val_loader = DataLoader(TensorDataset(val_x, val_y), batch_size=100)
+
+
+def fit(make, epochs, seed, data=(train_x, train_y), loss_fn=F.cross_entropy, lr=3e-3,
+        name="model", val=None):
+    """Build ``make()`` with ``seed`` and train it (``train_segmentation``); returns
+    (model, history)."""
+    minidl.manual_seed(seed)
+    model = make()
+    loader = DataLoader(TensorDataset(*data), **train_loader_args)
+    optimizer = Adam(model.parameters(), lr=lr)
+    scheduler = CosineAnnealingLR(optimizer, T_max=epochs * len(loader))
+    history = train_segmentation(model, loader, optimizer, epochs, loss_fn, scheduler,
+                                 val_loader=val, num_classes=NUM_CLASSES if val else None,
+                                 desc=name)
+    return model, history
+
+
+def fcn(skips):
+    return lambda: FCN(Backbone(widths=FCN_WIDTHS, standardize_input=True), NUM_CLASSES, skips)
+
+
+print(fcn(2)())
+x = Tensor(train_x[:4])
+with minidl.no_grad():
+    model = fcn(2)()
+    maps = model.backbone.features(x)
+    for stride, m in zip(model.backbone.strides, maps):
+        print(f"backbone map at stride {stride:2d}: {tuple(m.shape)}")
+    print(f"FCN scores at the image size: {tuple(model(x).shape)}")
+
+COLUMNS = ("pixel_accuracy", "mean_class_accuracy", "mean_iou")
+fcn_scores, fcn_models = {}, {}
+with Timer() as fcn_timer:
+    for skips in (0, 1, 2):
+        for seed in SEEDS:
+            model, _ = fit(fcn(skips), FCN_EPOCHS, seed, name=f"FCN skips {skips} seed {seed}")
+            scores = evaluate_segmentation(model, test_loader, NUM_CLASSES)
+            fcn_scores.setdefault(model.name, []).append(scores)
+            if seed == args.seed:
+                fcn_models[model.name] = model
+        print(f"{model.name}: " + ", ".join(
+            f"{c} {np.mean([s[c] for s in fcn_scores[model.name]]):.3f}" for c in COLUMNS),
+            flush=True)
+print(f"  {fcn_timer.seconds:.0f} s for {3 * len(SEEDS)} runs")
+
+# %% [markdown]
+# **Where do the skips help?** Two places the coarse net should find hard:
+# pixels at a class boundary (within one pixel of a pixel of another class)
+# and small objects. For each variant (seed 0's model): accuracy on boundary
+# pixels and on the other pixels, and the share of each object's pixels
+# labelled with its class, for the smaller and the larger half of the test
+# objects.
+
+# %%
+def boundary_pixels(labels):
+    """[N, H, W] bool: pixels with a different class among their 8 neighbours."""
+    padded = np.pad(labels, ((0, 0), (1, 1), (1, 1)), mode="edge")
+    h, w = labels.shape[1:]
+    different = np.zeros(labels.shape, bool)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            different |= padded[:, 1 + dy:1 + dy + h, 1 + dx:1 + dx + w] != labels
+    return different
+
+
+def object_recall(predicted, data, labels):
+    """Per object of ``data``: its area and the share of its pixels predicted as its class."""
+    areas, recalls = [], []
+    for n in range(len(data)):
+        for slot in np.flatnonzero(data.slot_labels[n]):
+            mask = data.instance_ids[n] == slot + 1
+            areas.append(mask.sum())
+            recalls.append(np.mean(predicted[n][mask] == data.slot_labels[n, slot]))
+    return np.array(areas), np.array(recalls)
+
+
+at_boundary = boundary_pixels(test_y)
+areas, _ = object_recall(test_y, test_data, test_y)
+median_area = np.median(areas)
+detail = {}
+for name, model in fcn_models.items():
+    predicted = predict_segmentation(model, test_x)
+    areas, recalls = object_recall(predicted, test_data, test_y)
+    detail[name] = {
+        "boundary": np.mean(predicted[at_boundary] == test_y[at_boundary]),
+        "interior": np.mean(predicted[~at_boundary] == test_y[~at_boundary]),
+        "small objects": recalls[areas < median_area].mean(),
+        "large objects": recalls[areas >= median_area].mean()}
+print(f"{at_boundary.mean():.1%} of the test pixels are boundary pixels; objects split at "
+      f"{median_area:.0f} pixels")
+print(f"{'':>8} " + " ".join(f"{k:>14}" for k in next(iter(detail.values()))))
+for name, values in detail.items():
+    print(f"{name:>8} " + " ".join(f"{v:14.3f}" for v in values.values()))
+
+fig, axes = plt.subplots(4, 6, figsize=(13, 9))
+for k in range(6):
+    draw.draw_semantic(test_x[k], test_y[k], ax=axes[0, k], alpha=0.8,
+                       title="truth" if k == 0 else None)
+    for row, (name, model) in enumerate(fcn_models.items(), start=1):
+        draw.draw_semantic(test_x[k], predict_segmentation(model, test_x[k:k + 1])[0],
+                           ax=axes[row, k], alpha=0.8, title=name if k == 0 else None)
+save_figure(fig, args.out / "fcn_variants.png")
+
+# %% [markdown]
+# ## 4. U-Net
+#
+# U-Net (Ronneberger, Fischer, Brox 2015; `UNet` in
+# `minidl/vision/models/segmentation.py`) keeps every resolution: the encoder
+# halves it stage by stage, the decoder doubles it back with 2x2 transposed
+# convolutions, and at each resolution the decoder *concatenates* the
+# encoder's map of that resolution (a skip of features, not of scores) before
+# two 3x3 convolutions. Our version pads its convolutions (so no cropping)
+# and down-samples with stride-2 convolutions (the `Backbone` stages) instead
+# of max-pooling. Shapes, block by block:
+
+# %%
+UNET_WIDTHS = (16, 32, 64, 128)
+UNET_EPOCHS = 1 if args.quick else 12
+minidl.manual_seed(args.seed)
+unet = UNet(3, NUM_CLASSES, UNET_WIDTHS, standardize_input=True)
+with minidl.no_grad():
+    skips = [unet.stem(unet.standardize(x))]
+    print(f"{'stem':>28}: {tuple(skips[0].shape)}")
+    for stage, stride in zip(unet.encoder.stages, unet.encoder.strides):
+        skips.append(stage(skips[-1]))
+        print(f"{f'encoder, stride {stride}':>28}: {tuple(skips[-1].shape)}")
+    y = skips[-1]
+    for level in range(len(UNET_WIDTHS) - 2, -1, -1):
+        up = unet.up[level](y)
+        joined = F.cat([skips[level], up], dim=1)
+        y = unet.decoder[level](joined)
+        print(f"{f'up to stride {2 ** level}':>28}: {tuple(up.shape)} + skip "
+              f"{tuple(skips[level].shape)} -> {tuple(joined.shape)} -> {tuple(y.shape)}")
+    print(f"{'1x1 conv to class scores':>28}: {tuple(unet.head(y).shape)}")
+print(f"U-Net {sum(p.data.size for p in unet.parameters()):,} parameters; FCN "
+      f"{sum(p.data.size for p in fcn(2)().parameters()):,}")
+
+with Timer() as unet_timer:
+    unet, unet_history = fit(lambda: UNet(3, NUM_CLASSES, UNET_WIDTHS, standardize_input=True),
+                             UNET_EPOCHS, args.seed, name="U-Net", val=val_loader)
+unet_scores = evaluate_segmentation(unet, test_loader, NUM_CLASSES)
+print(f"U-Net ({unet_timer.seconds:.0f} s): validation mean IoU by epoch "
+      + " ".join(f"{v:.3f}" for v in unet_history["val_mean_iou"]))
+print("U-Net test: " + ", ".join(f"{c} {unet_scores[c]:.3f}" for c in COLUMNS))
+print("  IoU per class: " + ", ".join(f"{n} {v:.3f}" for n, v in zip(SHAPE_CLASSES,
+                                                                      unet_scores["iou"])))
+unet_predicted = predict_segmentation(unet, test_x)
+fig, axes = plt.subplots(3, 8, figsize=(16, 6.4))
+for k in range(8):
+    draw.show_image(test_x[k], ax=axes[0, k])
+    draw.draw_semantic(test_x[k], test_y[k], ax=axes[1, k], alpha=0.8,
+                       title="truth" if k == 0 else None)
+    draw.draw_semantic(test_x[k], unet_predicted[k], ax=axes[2, k], alpha=0.8,
+                       title="U-Net" if k == 0 else None)
+save_figure(fig, args.out / "unet_predictions.png")
+
+# %% [markdown]
+# **Side by side** on the test set (FCN: mean and spread over the seeds):
+
+# %%
+print(f"{'model':>8} " + " ".join(f"{c:>22}" for c in COLUMNS))
+for name, runs in fcn_scores.items():
+    print(f"{name:>8} " + " ".join(
+        f"{np.mean([s[c] for s in runs]):10.3f} ({min(s[c] for s in runs):.3f}-"
+        f"{max(s[c] for s in runs):.3f})" for c in COLUMNS))
+print(f"{'U-Net':>8} " + " ".join(f"{unet_scores[c]:10.3f}{'':12}" for c in COLUMNS))
+
+# %% [markdown]
+# ## 5. Three kinds of per-pixel loss
+#
+# * **Binary**: one question per pixel, "is it foreground?". One output
+#   channel z; p = sigmoid(z); binary cross-entropy
+#   -[t log p + (1 - t) log(1 - p)] (`F.binary_cross_entropy_with_logits`,
+#   `BinaryCrossEntropyWithLogits` in `minidl/ops/loss.py`, computed from z
+#   without forming p, for stability).
+# * **Multiclass**: each pixel has exactly one of K classes. K channels;
+#   softmax over the channels; cross-entropy -log p_class (`F.cross_entropy`,
+#   which takes [N, K, H, W] logits and [N, H, W] labels). Sections 3 and 4.
+# * **Multilabel**: a pixel may carry several labels at once. K channels,
+#   one independent sigmoid and binary cross-entropy each.
+#
+# A multilabel target: the shape class (4 labels) and, as a fifth label,
+# "outline": the object's pixels that touch another object or the background
+# (contours as a second target help separate touching objects: Chen et al.,
+# "DCAN", CVPR 2016). Background pixels carry no label, inner object pixels
+# one, outline pixels two. Softmax makes the labels compete for one unit of
+# probability: to say "ellipse *and* outline" it can at best give each 0.5, and
+# the usual question "is this label present?" (p > 0.5) then gets a no for
+# both. Softmax gets a sixth channel, "no label", for the background, and is
+# trained with cross-entropy against the target spread evenly over the
+# pixel's labels (probability targets, also `F.cross_entropy`). The same
+# U-Net trunk for all, shorter training.
+
+# %%
+LOSS_EPOCHS = 1 if args.quick else 6
+
+
+def labels_of(data):
+    """[N, 5, H, W] float32 0/1: the 4 shape classes and 'outline' (an object pixel with an
+    8-neighbour of another object or the background)."""
+    _, semantic = segmentation_arrays(data)
+    shape = (semantic[:, None] == np.arange(1, 5)[None, :, None, None])
+    outline = boundary_pixels(data.instance_ids.astype(np.int64)) & (semantic > 0)
+    return np.concatenate([shape, outline[:, None]], axis=1).astype(np.float32)
+
+
+multilabel = {name: labels_of(d) for name, d in (("train", train_data), ("val", val_data),
+                                                  ("test", test_data))}
+count = multilabel["train"].sum(axis=1)
+print("labels per pixel (train): " + ", ".join(f"{k}: {np.mean(count == k):.1%}"
+                                                for k in range(3)))
+
+
+def softmax_target(labels):
+    """Spread one unit of probability over each pixel's labels; 'no label' for background."""
+    nothing = (labels.sum(axis=1, keepdims=True) == 0).astype(np.float32)
+    full = np.concatenate([labels, nothing], axis=1)
+    return full / full.sum(axis=1, keepdims=True)
+
+
+def unet(channels):
+    return lambda: UNet(3, channels, UNET_WIDTHS[:3], standardize_input=True)
+
+
+with Timer() as losses_timer:
+    binary, _ = fit(unet(1), LOSS_EPOCHS, args.seed, (train_x, (train_y > 0).astype(np.float32)),
+                    lambda z, t: F.binary_cross_entropy_with_logits(z[:, 0], t), name="binary")
+    sigmoid_net, _ = fit(unet(5), LOSS_EPOCHS, args.seed, (train_x, multilabel["train"]),
+                         F.binary_cross_entropy_with_logits, name="multilabel, sigmoid")
+    softmax_net, _ = fit(unet(6), LOSS_EPOCHS, args.seed,
+                         (train_x, softmax_target(multilabel["train"])), F.cross_entropy,
+                         name="multilabel, softmax")
+
+
+def probabilities(model, images, softmax):
+    model.eval()
+    with minidl.no_grad():
+        z = model(Tensor(images))
+        return (F.softmax(z, dim=1).data[:, :5] if softmax else F.sigmoid(z).data)
+
+
+foreground = probabilities(binary, test_x, False)[:, 0] > 0.5
+binary_iou = np.sum(foreground & (test_y > 0)) / np.sum(foreground | (test_y > 0))
+print(f"binary (sigmoid + BCE): foreground IoU {binary_iou:.3f} on the test set")
+
+truth = multilabel["test"].astype(bool)
+two = truth.sum(axis=1) == 2                                     # outline pixels: 2 labels
+multilabel_rows = {}
+for name, softmax in (("sigmoid", False), ("softmax", True)):
+    p = probabilities(softmax_net if softmax else sigmoid_net, test_x, softmax)
+    present = p > 0.5
+    per_label_iou = [np.sum(present[:, k] & truth[:, k]) / np.sum(present[:, k] | truth[:, k])
+                     for k in range(5)]
+    on_two = np.moveaxis(p, 1, -1)[two]                           # [pixels, 5]
+    multilabel_rows[name] = {
+        "mean IoU of the 5 labels (p > 0.5)": np.mean(per_label_iou),
+        "both labels found, 2-label pixels": np.mean((present & truth).sum(axis=1)[two] == 2),
+        "mean p of a present label, 2-label pixels": on_two[np.moveaxis(truth, 1, -1)[two]].mean(),
+    }
+argmax_found = np.take_along_axis(
+    truth, probabilities(softmax_net, test_x, True).argmax(axis=1)[:, None], axis=1)[:, 0]
+print(f"{np.mean(two):.1%} of the test pixels carry two labels")
+print(f"{'':>44} {'sigmoid':>8} {'softmax':>8}")
+for what in multilabel_rows["sigmoid"]:
+    print(f"{what:>44} {multilabel_rows['sigmoid'][what]:8.3f} "
+          f"{multilabel_rows['softmax'][what]:8.3f}")
+print(f"softmax read the multiclass way (argmax: one label per pixel) finds one of the two "
+      f"labels on {argmax_found[two].mean():.1%} of the 2-label pixels, never both "
+      f"({losses_timer.seconds:.0f} s for the three nets)")
+
+# %% [markdown]
+# ## 6. Dilated convolutions: context without down-sampling
+#
+# A 3x3 convolution with dilation d reads pixels d apart: the same 9 weights
+# see a (2d + 1) x (2d + 1) window (Yu & Koltun 2016; DeepLab). Stacking
+# blocks with dilations 1, 2, 4, 8 grows the receptive field exponentially at
+# full resolution. Two networks with the same parameters: five
+# conv-BN-ReLU blocks of 24 channels at full resolution (`conv_norm_relu(...,
+# dilation=d)` in `minidl/vision/models/backbone.py`, padding d keeps the
+# size) and a 1x1 convolution to the classes; dilations (1, 1, 1, 1, 1)
+# against (1, 2, 4, 8, 1). The receptive field along each axis is
+# r = 1 + sum over layers of (k - 1) d = 1 + 2 sum(d) (lesson 02, section 7):
+# 11 against 33 pixels. We measure it with autograd: the input pixels with a
+# non-zero gradient of the centre output pixel, on 64 x 64 noise images (the
+# network is fully convolutional, and 33 pixels would not fit around the
+# centre of a 32-pixel image), summed over a batch so that no pixel hides
+# behind a ReLU that happens to be off. The first layer, the per-image
+# standardization, is left out of the measurement: its mean and variance
+# read every pixel of the image, so through it every output depends a little
+# on every input.
+
+# %%
+DILATIONS = {"no dilation": (1, 1, 1, 1, 1), "dilations 1, 2, 4, 8, 1": (1, 2, 4, 8, 1)}
+DILATION_EPOCHS = 1 if args.quick else 6
+
+
+def dilated_net(dilations, width=24):
+    blocks = [conv_norm_relu(3 if i == 0 else width, width, dilation=d)
+              for i, d in enumerate(dilations)]
+    return nn.Sequential(nn.InstanceNorm2d(3), *blocks, nn.Conv2d(width, NUM_CLASSES, 1))
+
+
+def measured_receptive_field(model, images):
+    """Width of the square of input pixels that the centre output pixel depends on."""
+    model.eval()
+    x = Tensor(images, requires_grad=True)
+    centre = images.shape[-1] // 2
+    model(x)[:, :, centre, centre].sum().backward()
+    rows = np.flatnonzero(np.abs(x.grad).sum(axis=(0, 1, 3)) > 0)
+    return int(rows[-1] - rows[0] + 1)
+
+
+noise = np.random.default_rng(args.seed).random((4, 3, 64, 64), dtype=np.float32)
+dilation_results = {}
+with Timer() as dilation_timer:
+    for name, dilations in DILATIONS.items():
+        model, _ = fit(lambda d=dilations: dilated_net(d), DILATION_EPOCHS, args.seed, name=name)
+        scores = evaluate_segmentation(model, test_loader, NUM_CLASSES)
+        dilation_results[name] = {
+            "parameters": sum(p.data.size for p in model.parameters()),
+            "computed": 1 + 2 * sum(dilations),
+            "measured": measured_receptive_field(model[1:], noise),  # after standardization
+            "mean_iou": scores["mean_iou"], "pixel_accuracy": scores["pixel_accuracy"]}
+print(f"({dilation_timer.seconds:.0f} s)")
+print(f"{'':>24} {'parameters':>10} {'RF computed':>11} {'RF measured':>11} {'mean IoU':>9}")
+for name, r in dilation_results.items():
+    print(f"{name:>24} {r['parameters']:10,} {r['computed']:11d} {r['measured']:11d} "
+          f"{r['mean_iou']:9.3f}")
+    assert r["computed"] == r["measured"]
+
+# %% [markdown]
+# ## 7. Semantic, instance and panoptic segmentation
+#
+# Semantic segmentation labels pixels with classes, so two touching objects of
+# one class become one region: it cannot count them. Instance segmentation
+# gives each object its own mask (lesson 09 builds Mask R-CNN) but says
+# nothing about the background ("stuff": road, sky, grass, which has no
+# instances). Panoptic segmentation (Kirillov et al., CVPR 2019) gives every
+# pixel both: a class, and for "things" an instance id. The data set carries
+# all three for free; we find a test image where two shapes of one class
+# touch and count its regions.
+
+# %%
+def regions(mask):
+    """Number of 4-connected regions of a boolean [H, W] mask (a flood fill)."""
+    seen, count = np.zeros_like(mask), 0
+    for start in zip(*np.nonzero(mask)):
+        if seen[start]:
+            continue
+        count, stack = count + 1, [start]
+        while stack:
+            y, x = stack.pop()
+            if 0 <= y < mask.shape[0] and 0 <= x < mask.shape[1] and mask[y, x] \
+                    and not seen[y, x]:
+                seen[y, x] = True
+                stack += [(y + 1, x), (y - 1, x), (y, x + 1), (y, x - 1)]
+    return count
+
+
+def touching_same_class(data, semantic):
+    """First image index, and class, with fewer regions of a class than objects of it."""
+    for n in range(len(data)):
+        labels = data.slot_labels[n][data.slot_labels[n] > 0]
+        for c in np.unique(labels):
+            if regions(semantic[n] == c) < np.sum(labels == c):
+                return n, int(c)
+    return None, None
+
+
+scene = shapes(200, 5000 + args.seed, min_visible=0.5)
+scene_x, scene_y = segmentation_arrays(scene)
+n, c = touching_same_class(scene, scene_y)
+image, target = scene[n]
+instances = np.sum(target["labels"] == c)
+print(f"image {n}: {instances} {SHAPE_CLASSES[c]}s touch: semantic segmentation sees "
+      f"{regions(scene_y[n] == c)} {SHAPE_CLASSES[c]} region, instance segmentation "
+      f"{instances} objects")
+panoptic = np.where(scene.instance_ids[n] > 0, 1000 * scene_y[n] + scene.instance_ids[n], 0)
+print("panoptic ids (class * 1000 + instance; 0 = background 'stuff'):",
+      sorted(np.unique(panoptic).tolist()))
+
+fig, axes = plt.subplots(1, 4, figsize=(14, 3.8))
+draw.show_image(image, ax=axes[0], title="image")
+draw.draw_semantic(image, scene_y[n], ax=axes[1], alpha=0.8, title="semantic: classes")
+draw.draw_masks(image, target["masks"], ax=axes[2], alpha=0.8,
+                title="instance: one mask per object")
+panoptic_colours = np.unique(panoptic, return_inverse=True)[1].reshape(panoptic.shape)
+axes[3].imshow(panoptic_colours, cmap="tab10", interpolation="nearest")
+axes[3].set(title="panoptic: stuff + every thing", xticks=[], yticks=[])
+save_figure(fig, args.out / "semantic_instance_panoptic.png")
+
+# %% [markdown]
+# ## 8. What we measured
+#
+# The run prints its table here (full run, seed 0, in the header above).
+
+# %%
+fcn_mean = {name: {c: np.mean([s[c] for s in runs]) for c in COLUMNS}
+            for name, runs in fcn_scores.items()}
+print(f"{'test set':>28} " + " ".join(f"{c:>20}" for c in COLUMNS))
+for name, values in fcn_mean.items():
+    print(f"{name + f' ({len(SEEDS)} seeds)':>28} " + " ".join(f"{v:20.3f}"
+                                                               for v in values.values()))
+print(f"{'U-Net':>28} " + " ".join(f"{unet_scores[c]:20.3f}" for c in COLUMNS))
+for name, r in dilation_results.items():
+    print(f"{name:>28} {r['pixel_accuracy']:20.3f} {'':>20} {r['mean_iou']:20.3f}")
+lesson_timer.__exit__()
+print(f"whole lesson: {lesson_timer.seconds:.0f} s")
+
+if not args.quick:
+    coarse, one_skip, two_skips = fcn_mean.values()
+    # The promised results: the U-Net's mean IoU; skips beat the coarse FCN.
+    assert unet_scores["mean_iou"] >= 0.85, unet_scores["mean_iou"]
+    assert two_skips["mean_iou"] > coarse["mean_iou"] and one_skip["mean_iou"] > coarse["mean_iou"]
+    assert min(s["mean_iou"] for s in list(fcn_scores.values())[2]) > \
+        max(s["mean_iou"] for s in list(fcn_scores.values())[0])   # for every seed
+    assert unet_scores["mean_iou"] > two_skips["mean_iou"]
+    # Softmax cannot say "both" at p > 0.5; independent sigmoids can.
+    assert multilabel_rows["softmax"]["both labels found, 2-label pixels"] < 0.05
+    assert multilabel_rows["sigmoid"]["both labels found, 2-label pixels"] > 0.5
+    # Dilation: same parameters, 3x the receptive field, better mean IoU.
+    plain, dilated = dilation_results.values()
+    assert plain["parameters"] == dilated["parameters"]
+    assert dilated["mean_iou"] > plain["mean_iou"]
+
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise ends with a check: run it after your change, and it prints
+# whether your number lies where a correct solution's does (seed 0, full run).
+#
+# 1. **Convolutionize with a stride.** Slide the crop classifier of section 1
+#    with a step of 1 pixel instead of 2. The convolutionized network cannot
+#    do that in one pass (its max-pooling has stride 2). Run it on the image
+#    shifted by one pixel in x, in y, and in both, and interleave the four
+#    maps ("shift-and-stitch", Long et al. 2015, section 3.2). Check that the
+#    result equals the stride-1 sliding window.
+#    Check: `check_range("max |stitched - sliding|", difference, 0.0, 1e-4)`.
+# 2. **Learned up-sampling in FCN.** Freeze FCN's `up2` layers at their
+#    bilinear start (`layer.weight.requires_grad = False`, or leave them out
+#    of the optimizer) and retrain FCN-4s. Does learning them matter here?
+#    Check: `check_range("FCN-4s mean IoU, bilinear fixed", scores["mean_iou"], 0.5, 0.9)`.
+# 3. **Concatenate or add?** Change `UNet.forward` to add the up-sampled map
+#    to the skip instead of concatenating (the decoder's first convolution
+#    then reads `widths[level]` channels). What does the U-Net lose?
+#    Check: `check_range("U-Net with added skips, mean IoU", scores["mean_iou"], 0.6, 0.95)`.
+# 4. **A weighted loss.** Background covers most pixels. Pass
+#    `weight=Tensor(1 / class_share)` (normalized to mean 1) to `F.cross_entropy`
+#    when training the U-Net. Which measure improves, which gets worse, and
+#    why? (Compare pixel accuracy with mean class accuracy.)
+#    Check: `check_range("mean class accuracy, weighted", scores["mean_class_accuracy"], 0.8, 1.0)`.
+# 5. **Gridding.** Use dilations (2, 2, 2, 2, 1) in section 6. Measure the
+#    receptive field, then count the input pixels inside it with a zero
+#    gradient. Why are there holes?
+#    Check: `check_range("share of the window with zero gradient", holes, 0.5, 0.8)`.
