@@ -9,9 +9,9 @@ instance segmentation every object's pixels; keypoint estimation finds the
 joints of a person. The first step beyond classification treats the box as
 four numbers to *regress*: one backbone, a class head and a box head, two
 losses added with a weight lambda. Convolutions are equivariant to shifts (the
-feature map moves with the object) while pooled features are (nearly)
-invariant (the class does not care where the object is): that is why the box
-head must read the feature map before pooling. A backbone pretrained as a
+feature map moves with the object) and pooled features are invariant (the
+class does not care where the object is), but exactly so only for shifts by
+multiples of the network's stride. A backbone pretrained as a
 classifier is a good start for localization when box labels are few. And a
 head that predicts a fixed number of boxes cannot detect: images hold a
 varying number of objects.
@@ -268,7 +268,8 @@ save_figure(fig, args.out / "single_object_data.png")
 # two conv-BN-ReLU blocks, each stage halving the resolution. The class head
 # averages the last map over its positions and applies a linear layer; the box
 # head flattens the map, keeping where each feature is, and applies a small
-# MLP (`Localizer` in `minidl/vision/models/localization.py`).
+# MLP (`Localizer` in `minidl/vision/models/localization.py`), as OverFeat's
+# and VGG's fully connected layers did. (Does it have to? Exercise 1.)
 
 # %%
 minidl.manual_seed(args.seed)
@@ -667,18 +668,25 @@ if not args.quick:
 # whether your number lies where a correct solution's does (seed 0, full run).
 #
 # 1. **Pool before the box head.** Give the box head the pooled features
-#    instead of the whole map: `localizer.box_head = nn.Sequential(nn.AdaptiveAvgPool2d(1),
-#    nn.Flatten(), nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 4))` on a
-#    fresh `Localizer`, and train it with `train_localizer`. How can it still
-#    say anything about the position? (Zero padding tells a network where the
-#    border is: Islam et al., ICLR 2020.)
-#    Check: `check_range("mean IoU with a pooled box head", scores["mean_iou"], 0.3, 0.7)`.
-# 2. **Shift invariance for all shifts.** Replace each stride-2 convolution of
-#    `pooled_features` by a stride-1 convolution followed by a 2x2 average
-#    pooling with stride 2 (a blur before subsampling, Zhang 2019). How much
-#    does the change of the pooled features for shifts that are not multiples of
-#    8 shrink?
-#    Check: `check_range("largest change, shifts 1..7", max(values[1:8]), 0.0, 0.05)`.
+#    instead of the whole map: on a fresh `Localizer`, set `box_head =
+#    nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 128),
+#    nn.ReLU(), nn.Linear(128, 4))` and train it as the localizer of section 3
+#    (smooth L1, lambda 1, 8 epochs). Global average pooling is shift
+#    invariant, so how can it still say where the box is? (Each of the 4 x 4
+#    cells sees the whole 32-pixel image and its zero padding, 43 pixels of
+#    receptive field: the border tells it where it is. Islam et al., ICLR 2020.)
+#    Check (seed 0): `check_range("test mean IoU with a pooled box head", scores["mean_iou"],
+#    0.72, 0.82)`.
+# 2. **Max or average?** Replace the global average pooling in
+#    `pooled_features` by global max pooling (`nn.AdaptiveMaxPool2d(1)`) and
+#    redo the shift curve. Is the network still exactly invariant at
+#    multiples of 8? Are the changes in between larger or smaller? Then roll
+#    the bare 32 x 32 image by 8 pixels (`np.roll(small[None], 8, axis=3)`, no
+#    canvas) and compare the average-pooled features with the unrolled ones:
+#    why is a shift by the stride no longer exact?
+#    Check (seed 0): `check_range("largest change for shifts 1..7, max pooling",
+#    max(values[1:8]), 0.15, 0.25)` and `check_range("change after rolling by 8",
+#    change, 0.02, 0.1)`.
 # 3. **A class-agnostic box.** The box head predicts one box whatever the
 #    class. Make it predict one box per class (`Linear(128, 4 * NUM_CLASSES)`)
 #    and use the box of the true class in the loss and of the predicted class

@@ -7,11 +7,16 @@ One backbone, two heads (Sermanet et al. 2014, "OverFeat"; Simonyan & Zisserman
     class = Linear(mean of f over h, w)          [N, K]   class scores
     box   = MLP(f flattened)                     [N, 4]   (cx, cy, w, h) / image side
 
-The class head pools away the position (global average pooling is invariant to
-where things are); the box head must not, so it reads the whole map, flattened.
-The box is *regressed*: four real numbers, trained with an L2 (or smooth L1) loss
-against the true box in normalized coordinates, added to the classification
-loss with a weight lambda:
+The class head averages over positions; the box head reads the whole map,
+flattened, so that it knows where each feature is (as OverFeat's and VGG's fully
+connected layers). On small images a pooled box head can do nearly as well: every
+cell then sees the zero-padded border, which tells it where it is (Islam et al.,
+"How Much Position Information Do Convolutional Neural Networks Encode?", ICLR
+2020; lesson 04, exercise 1).
+
+The box is *regressed*: four real numbers, trained with an L2 (or smooth L1)
+loss against the true box in normalized coordinates, added to the
+classification loss with a weight lambda:
 
     L = cross_entropy(class, y) + lambda * box_loss(box, b)
 
