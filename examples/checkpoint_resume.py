@@ -1,9 +1,9 @@
 """Save a checkpoint, load it, and resume training exactly where it stopped.
 
-A checkpoint is a flat dict of arrays: the model's state_dict plus the
-optimizer's (momentum buffers, learning rate), prefixed so they do not clash.
-`minidl.save` writes it atomically: a crash mid-save never destroys the last
-good checkpoint.
+A checkpoint is the dict PyTorch tutorials save: the model's state_dict, the
+optimizer's (momentum buffers, learning rate), the step and the last loss.
+`minidl.save` writes it as one .npz file, atomically (a crash mid-save never
+destroys the last good checkpoint), and `minidl.load` gives the dict back.
 
     python examples/checkpoint_resume.py [folder]
 """
@@ -36,18 +36,18 @@ def train(model, optimizer, steps, x, y):
     return loss.item()
 
 
-def save_checkpoint(path, model, optimizer, step):
-    state = {f"model.{k}": v for k, v in model.state_dict().items()}
-    state.update({f"optimizer.{k}": v for k, v in optimizer.state_dict().items()})
-    state["step"] = np.array(step)
-    minidl.save(state, path)
+def save_checkpoint(path, model, optimizer, step, loss):
+    minidl.save({"step": step,
+                 "model_state_dict": model.state_dict(),
+                 "optimizer_state_dict": optimizer.state_dict(),
+                 "loss": loss}, path)
 
 
 def load_checkpoint(path, model, optimizer):
-    state = minidl.load(path)
-    model.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("model.")})
-    optimizer.load_state_dict({k[10:]: v for k, v in state.items() if k.startswith("optimizer.")})
-    return int(state["step"])
+    checkpoint = minidl.load(path)
+    model.load_state_dict(checkpoint["model_state_dict"])
+    optimizer.load_state_dict(checkpoint["optimizer_state_dict"])
+    return checkpoint["step"]
 
 
 def main(folder=None):
@@ -64,8 +64,8 @@ def main(folder=None):
     # Same start, 20 steps, checkpoint, "crash", new objects, load, 20 more steps.
     minidl.manual_seed(0)
     model, optimizer = make_model_and_optimizer()
-    train(model, optimizer, 20, x, y)
-    save_checkpoint(folder / "checkpoint.npz", model, optimizer, step=20)
+    loss = train(model, optimizer, 20, x, y)
+    save_checkpoint(folder / "checkpoint.npz", model, optimizer, step=20, loss=loss)
     del model, optimizer
 
     minidl.manual_seed(123)  # a different seed: everything must come from the checkpoint

@@ -68,7 +68,7 @@ lesson_timer = Timer().__enter__()
 # nothing but matrix products and tanh. Then the same weights go into
 # `nn.RNNCell`, where PyTorch calls V `weight_ih` [H, I], U `weight_hh` [H, H]
 # and splits b into `bias_ih + bias_hh`. The library's step is `rnn_tanh_step`
-# in `minidl/nn/rnn.py` (one fused matrix product for both inputs, `_gates`
+# in `minidl/nn/rnn_cell.py` (one fused matrix product for both inputs, `_gates`
 # there); `RNNCell` in the same file holds the weights and calls it.
 
 # %%
@@ -110,7 +110,8 @@ print("nn.RNNCell gives the same states:", cell)
 # real step. PyTorch's `nn.RNN` owns its weights and runs whole sequences.
 # All three loops are in `minidl/nn/rnn.py`: `static_rnn` and `dynamic_rnn`
 # call `_unroll` (the Python loop over time, with the masking for
-# `sequence_length` in `_where_alive`), and `RNNBase.forward` runs the layers.
+# `sequence_length` in `_where_alive`), and `RNNBase.forward` runs the layers
+# (each through one fused primitive, `RNNLayer` in `minidl/ops/rnn.py`).
 
 # %%
 static_out, static_state = nn.static_rnn(cell, [Tensor(x_seq[t]) for t in range(3)])

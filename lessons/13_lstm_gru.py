@@ -76,7 +76,7 @@ def sigmoid(a):
 # `weight_ih` is [4H, I] and `weight_hh` is [4H, H], so one matrix product per
 # step computes all four pre-activations. Here the step is written out gate by
 # gate and compared with `nn.LSTMCell`. The library's step is `lstm_step` in
-# `minidl/nn/rnn.py` (the two products in `_gates` there, then `split` into
+# `minidl/nn/rnn_cell.py` (the two products in `_gates` there, then `split` into
 # the four blocks); `LSTMCell` in the same file holds the weights.
 
 # %%
@@ -102,7 +102,7 @@ assert np.allclose(h_cell.data, h_new, atol=1e-6) and np.allclose(c_cell.data, c
 # The GRU stacks three blocks, in the order r, z, n. The reset gate r
 # multiplies the recurrent part of the candidate *after* its matrix product,
 # bias included, so the two biases of n cannot be added up front as the
-# LSTM's can. The library's step is `gru_step` in `minidl/nn/rnn.py`.
+# LSTM's can. The library's step is `gru_step` in `minidl/nn/rnn_cell.py`.
 #
 #     r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)        reset: how much of h the candidate sees
 #     z = sigmoid(W_iz x + b_iz + W_hz h + b_hz)        update: how much of h to keep
@@ -229,10 +229,12 @@ save_figure(fig, args.out / "adding_problem.png")
 # Why the gated cells succeed: the gradient of the loss with respect to each
 # step's hidden state, in the trained networks at the longest length. The
 # modules are unrolled step by step as cells with the same weights (`nn.LSTM`
-# is `nn.LSTMCell` in a loop), so `retain_grad()` can keep dL/dh(t) for every
-# t. The basic RNN's gradient fades on the way back; the LSTM's and GRU's
-# reach the start of the sequence, where the first marker may be. The ratio
-# ||dL/dh(1)|| / ||dL/dh(T)|| is printed for each and checked in a full run.
+# computes the same as `nn.LSTMCell` in a loop; it runs the fused layer
+# `LSTMLayer` of `minidl/ops/rnn.py`, which keeps no per-step tensors), so
+# `retain_grad()` can keep dL/dh(t) for every t. The basic RNN's gradient
+# fades on the way back; the LSTM's and GRU's reach the start of the sequence,
+# where the first marker may be. The ratio ||dL/dh(1)|| / ||dL/dh(T)|| is
+# printed for each and checked in a full run.
 
 # %%
 longest = lengths[-1]

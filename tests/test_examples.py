@@ -1,6 +1,7 @@
 """Every recipe in examples/ runs and does what its docstring promises."""
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -35,3 +36,12 @@ def test_step_through_kernel_example_computes_box_sums():
     padded = np.pad(image, 1)
     expected = [[padded[i:i + 3, j:j + 3].sum() for j in range(4)] for i in range(4)]
     np.testing.assert_allclose(out, expected)
+
+
+def test_torch_bridge_example_without_torch_trains_saves_and_says_what_it_skipped(
+        tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)  # what `import torch` sees when absent
+    result = load("torch_bridge").main(tmp_path)
+    assert result == {"accuracy": result["accuracy"], "torch": None}
+    assert result["accuracy"] > 0.8 and (tmp_path / "lenet_minidl.npz").exists()
+    assert "skipped the move to PyTorch: PyTorch is not installed" in capsys.readouterr().out

@@ -16,8 +16,10 @@ ending in ``.gz`` (or starting with gzip's magic bytes) are decompressed.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import tempfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -28,13 +30,17 @@ GZIP_MAGIC = b"\x1f\x8b"
 
 
 def read_idx(path) -> np.ndarray:
-    """Read an IDX file (plain or gzipped) into an array in native byte order."""
+    """Read an IDX file (plain or gzipped) into an array in native byte order.
+
+    Raises ValueError naming the file when it is not IDX, when its gzip stream is
+    truncated or corrupted, or when its size does not match its header.
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"read_idx: no file at {path}")
     raw = path.read_bytes()
     if raw[:2] == GZIP_MAGIC:
-        raw = gzip.decompress(raw)
+        raw = _gunzip(path, raw)
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_TYPES:
         raise ValueError(f"read_idx: {path} is not an IDX file (expected bytes 00 00 <type> "
                          f"<ndim> with type one of {sorted(hex(t) for t in IDX_TYPES)}, "
@@ -44,13 +50,22 @@ def read_idx(path) -> np.ndarray:
     if len(raw) < header:
         raise ValueError(f"read_idx: {path} is truncated inside its header")
     shape = tuple(int(s) for s in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    expected = header + int(np.prod(shape)) * dtype.itemsize
+    # Python ints: the product of up to 255 sizes below 2**32 can overflow int64 (np.prod).
+    expected = header + math.prod(shape) * dtype.itemsize
     if len(raw) != expected:
-        raise ValueError(f"read_idx: {path} has {len(raw)} bytes, but its header (shape "
-                         f"{shape}, {dtype.name}) needs {expected}; the file is truncated "
+        raise ValueError(f"read_idx: {path} has {len(raw):,} bytes, but its header (shape "
+                         f"{shape}, {dtype.name}) needs {expected:,}; the file is truncated "
                          "or corrupt")
     data = np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
     return data.astype(dtype.newbyteorder("="))
+
+
+def _gunzip(path: Path, raw: bytes) -> bytes:
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as error:  # BadGzipFile is an OSError
+        raise ValueError(f"read_idx: {path} is a damaged gzip file ({error}): it is truncated "
+                         "or corrupted; delete it and download it again") from error
 
 
 def write_idx(path, array) -> None:

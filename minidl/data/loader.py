@@ -28,8 +28,12 @@ def default_collate(samples: list):
     """Merge a list of samples into one batch, recursively:
 
     - arrays / Tensors of equal shape ``[...]`` -> a Tensor ``[B, ...]`` (dtype kept);
-    - Python ints -> int64 Tensor ``[B]``; Python floats -> float32 Tensor ``[B]``
-      (minidl's default float; PyTorch would give float64); NumPy scalars keep their dtype;
+    - Python numbers -> a Tensor ``[B]``: all bools -> bool, all ints (bools count as
+      ints) -> int64, any float among them -> float32, so ``[1, 2.5]`` stays
+      ``[1.0, 2.5]`` (minidl's default float; PyTorch gives float32 when the first
+      is an int and float64 when it is a float); NumPy scalars and 0-d arrays are
+      stacked, so NumPy's promotion decides (``[np.int64(1), np.float64(2.5)]`` ->
+      float64), as in PyTorch;
     - tuples / lists -> the same kind of sequence, each field collated
       (``[(x0, y0), (x1, y1)] -> (X, Y)``); dicts -> a dict, each key collated;
     - strings -> a list of strings.
@@ -49,12 +53,8 @@ def default_collate(samples: list):
                              f"{sorted(shapes)}; pass a collate_fn to the DataLoader for "
                              "variable-size samples")
         return Tensor(np.stack(arrays))
-    if isinstance(elem, bool):
-        return Tensor(np.array(samples, dtype=bool))
-    if isinstance(elem, numbers.Integral):
-        return Tensor(np.array(samples, dtype=np.int64))
-    if isinstance(elem, numbers.Real):
-        return Tensor(np.array(samples, dtype=DEFAULT_FLOAT))
+    if isinstance(elem, numbers.Number):
+        return Tensor(np.array(samples, dtype=_python_number_dtype(samples)))
     if isinstance(elem, (str, bytes)):
         return list(samples)
     if isinstance(elem, Mapping):
@@ -69,6 +69,19 @@ def default_collate(samples: list):
         return tuple(fields) if isinstance(elem, tuple) else fields
     raise TypeError(f"default_collate: don't know how to batch samples of type "
                     f"{type(elem).__name__}; pass a collate_fn to the DataLoader")
+
+
+def _python_number_dtype(samples: list) -> type:
+    """bool if all are bools, int64 if all are ints (or bools), float32 if any is a float."""
+    for s in samples:
+        if not isinstance(s, numbers.Real):
+            raise TypeError(f"default_collate: a batch of Python numbers also holds "
+                            f"{type(s).__name__} ({s!r}); pass a collate_fn to the DataLoader")
+    if all(isinstance(s, bool) for s in samples):
+        return bool
+    if all(isinstance(s, numbers.Integral) for s in samples):
+        return np.int64
+    return DEFAULT_FLOAT
 
 
 class DataLoader:

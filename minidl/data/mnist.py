@@ -101,6 +101,11 @@ def mnist(root=None, split: str = "train", kind: str = "mnist",
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
         raise ValueError(f"mnist: expected images [N, H, W] and labels [N] in {root}, got "
                          f"shapes {images.shape} and {labels.shape}")
+    bad = labels[(labels < 0) | (labels > 9)]
+    if bad.size:
+        raise ValueError(f"mnist: labels must be 0..9 (ten classes), but {paths[1]} has "
+                         f"{bad.size} outside, e.g. {sorted(set(bad.tolist()))[:5]}; the file is "
+                         "corrupt or not an MNIST label file: delete it and download it again")
     return images.astype(np.float32)[:, None] / 255.0, labels.astype(np.int64)
 
 

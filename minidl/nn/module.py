@@ -33,7 +33,8 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
-from minidl.autograd.tensor import DEFAULT_FLOAT, Tensor, _to_array
+from minidl.autograd.dtypes import as_dtype, parse_to
+from minidl.autograd.tensor import DEFAULT_FLOAT, Tensor, to_array
 
 
 class Parameter(Tensor):
@@ -46,7 +47,7 @@ class Parameter(Tensor):
     __slots__ = ()
 
     def __init__(self, data, requires_grad: bool = True):
-        array = _to_array(data)
+        array = to_array(data)
         if array.dtype.kind != "f":
             array = array.astype(DEFAULT_FLOAT)
         super().__init__(array, requires_grad=requires_grad)
@@ -259,20 +260,39 @@ class Module:
             p.requires_grad = requires_grad
         return self
 
-    def to(self, dtype):
-        """Convert parameters and float buffers to ``dtype`` in place (same Parameter objects)."""
+    def to(self, *args, dtype=None, device=None, non_blocking: bool = False):
+        """``to(dtype)``, ``to(device)``, ``to(device, dtype)`` or ``to(tensor)``, as PyTorch.
+
+        A floating dtype converts the parameters (and their gradients) and the float buffers
+        in place: the Parameter objects stay the same, so an optimizer made earlier keeps
+        working. The only device is the CPU, so a device changes nothing.
+        """
+        target = parse_to(f"{type(self).__name__}.to", args, dtype, device)
+        if target is None:
+            return self
+        if target.kind != "f":
+            raise TypeError(f"{type(self).__name__}.to: only floating-point dtypes convert a "
+                            f"module, got {target}")
         for p in self.parameters():
-            p.data = p.data.astype(dtype)
+            p.data = p.data.astype(target)
             if p.grad is not None:
-                p.grad = p.grad.astype(dtype)
+                p.grad = p.grad.astype(target)
         for module in self.modules():
             for name, b in module._buffers.items():
                 array = b.data if isinstance(b, Tensor) else b
                 if array is not None and array.dtype.kind == "f":
                     if isinstance(b, Tensor):
-                        b.data = array.astype(dtype)
+                        b.data = array.astype(target)
                     else:
-                        module._buffers[name] = array.astype(dtype)
+                        module._buffers[name] = array.astype(target)
+        return self
+
+    def type(self, dst_type):
+        """Convert parameters and float buffers to the floating dtype ``dst_type``."""
+        return self.to(as_dtype(dst_type, f"{type(self).__name__}.type"))
+
+    def cpu(self):
+        """Nothing to move: minidl runs on the CPU."""
         return self
 
     def double(self):
@@ -303,12 +323,16 @@ class Module:
     def load_state_dict(self, state_dict, strict: bool = True):
         """Copy values from ``state_dict`` into this module's parameters and buffers.
 
-        Everything is checked before anything is written: a key this module has
-        but the dict lacks is missing, a key the dict has but the module lacks is
-        unexpected (both errors when ``strict``), and a value whose shape differs
-        from the destination's is always an error (RuntimeError naming the class
-        and the keys, raised before any value changes). Values are copied in, keeping
-        each destination's dtype.
+        Values may be ndarrays, Tensors (as ``minidl.load`` gives them back) or
+        anything ``np.asarray`` takes; each is converted to its destination's dtype.
+        Everything is checked before anything is written, so a failed load leaves
+        the module exactly as it was: a key this module has but the dict lacks is
+        missing, a key the dict has but the module lacks is unexpected (both
+        errors when ``strict``); a value of another shape, a value that is not
+        numbers (strings, objects, complex), and a fractional value for an integer
+        buffer (such as ``num_batches_tracked``) are always errors. All problems are
+        reported together in one RuntimeError naming the class and the keys, as in
+        PyTorch. Each parameter written counts as an in-place change (``_version``).
 
         Returns:
             ``(missing_keys, unexpected_keys)`` as a named tuple, as in PyTorch.
@@ -319,14 +343,13 @@ class Module:
         own = OrderedDict(self._state_items())
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
-        problems = []
+        problems, values = [], {}
         for key, dest in own.items():
             if key in state_dict:
-                shape = np.shape(_array(state_dict[key]))
-                if shape != _array(dest).shape:
-                    problems.append(f"size mismatch for {key}: copying a value of shape "
-                                    f"{shape}, the parameter in this module has shape "
-                                    f"{_array(dest).shape}")
+                try:
+                    values[key] = _value_for(key, state_dict[key], _array(dest))
+                except ValueError as problem:
+                    problems.append(str(problem))
         if strict:
             if missing:
                 problems.append("missing keys: " + ", ".join(repr(k) for k in missing))
@@ -334,10 +357,12 @@ class Module:
                 problems.append("unexpected keys: " + ", ".join(repr(k) for k in unexpected))
         if problems:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
-                           + "\n\t".join(problems))
-        for key, dest in own.items():
-            if key in state_dict:
-                np.copyto(_array(dest), _array(state_dict[key]), casting="unsafe")
+                               + "\n\t".join(problems))
+        # Every value has its destination's shape and dtype: the copies below cannot fail.
+        for key, value in values.items():
+            np.copyto(_array(own[key]), value)
+            if isinstance(own[key], Tensor):
+                own[key]._version += 1
         return _IncompatibleKeys(missing, unexpected)
 
     # ---- printing ----------------------------------------------------------
@@ -363,6 +388,28 @@ class Module:
 
 def _array(value) -> np.ndarray:
     return value.data if isinstance(value, Tensor) else np.asarray(value)
+
+
+def _value_for(key: str, value, dest: np.ndarray) -> np.ndarray:
+    """``value`` as an array of ``dest``'s dtype, or ValueError saying why it cannot be loaded."""
+    if type(value).__module__.split(".")[0] == "torch":
+        raise ValueError(f"{key} is a PyTorch tensor; convert the whole state dict first with "
+                         "minidl.utils.torch_bridge.from_torch_state_dict")
+    try:
+        array = _array(value)
+    except (ValueError, TypeError) as error:  # e.g. a ragged list
+        raise ValueError(f"{key}: cannot turn the value into an array ({error})") from None
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"{key} holds {array.dtype} values ({type(value).__name__}); expected "
+                         f"numbers to copy into the {dest.dtype} parameter")
+    if array.shape != dest.shape:
+        raise ValueError(f"size mismatch for {key}: copying a value of shape {array.shape}, "
+                         f"the parameter in this module has shape {dest.shape}")
+    if dest.dtype.kind in "biu" and array.dtype.kind == "f" and not (
+            np.isfinite(array).all() and (array == np.round(array)).all()):
+        raise ValueError(f"{key} holds fractional or non-finite values, but the buffer in this "
+                         f"module holds integers ({dest.dtype})")
+    return array.astype(dest.dtype, copy=False)
 
 
 def _as_buffer(value, owner: str, name: str):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 
 import numpy as np
 
@@ -31,16 +32,25 @@ def _grads(op: str, parameters) -> list[np.ndarray]:
 
 
 def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
-                    error_if_nonfinite: bool = False) -> Tensor:
+                    error_if_nonfinite: bool = False, foreach=None) -> Tensor:
     """Scale all gradients by one factor so that their joint norm is at most ``max_norm``.
 
         total = (sum over every gradient element g of |g|^norm_type)^(1/norm_type)
               = max |g|                                    for norm_type = inf
-        if total > max_norm:  g <- g * max_norm / (total + 1e-6)    for every gradient
+        coef = max_norm / (total + 1e-6)
+        if coef < 1:  g <- g * coef                        for every gradient
 
     (the 1e-6 is PyTorch's, against division by zero). Returns the total norm
     *before* clipping as a 0-d Tensor (use ``.item()``), as PyTorch does: it is
     worth logging, since a norm that keeps hitting the cap means the lr is too high.
+
+    A total norm that is inf or nan (a gradient overflowed) raises RuntimeError
+    when ``error_if_nonfinite=True``, before any gradient changes. The default is
+    False, as in PyTorch 2.x; then the rule above is applied as PyTorch applies it
+    (coef = 0 for an inf norm, nan for a nan norm, so the gradients become zeros
+    and nans) and a RuntimeWarning says so: the next optimizer step would write
+    nans into the weights, so skip it. ``foreach`` is accepted for PyTorch's
+    signature and ignored (it selects a CUDA fast path there).
     """
     op = "clip_grad_norm_"
     norm_type = float(norm_type)
@@ -56,13 +66,19 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
     else:
         total = sum(float(np.sum(np.abs(g.astype(np.float64)) ** norm_type)) for g in grads)
         total = total ** (1.0 / norm_type)
-    if error_if_nonfinite and not math.isfinite(total):
-        raise RuntimeError(f"{op}: the total norm of the gradients is {total} (nan or inf); "
-                           "pass error_if_nonfinite=False to clip anyway")
     coef = max_norm / (total + 1e-6)
-    if coef < 1:
-        for g in grads:
-            g *= coef
+    if not math.isfinite(total):
+        if error_if_nonfinite:
+            raise RuntimeError(f"{op}: the total norm of the gradients is {total} (nan or "
+                               "inf); pass error_if_nonfinite=False to clip anyway")
+        warnings.warn(f"{op}: the total norm of the gradients is {total}; they were multiplied "
+                      f"by {coef} as PyTorch does, so they now hold nan (skip this optimizer "
+                      "step, or pass error_if_nonfinite=True to raise instead)",
+                      RuntimeWarning, stacklevel=2)
+    if not coef >= 1:  # also when coef is nan, as in PyTorch
+        with np.errstate(invalid="ignore"):  # inf * 0: already reported above
+            for g in grads:
+                g *= coef
     return Tensor(np.asarray(total, dtype=grads[0].dtype))
 
 

@@ -69,14 +69,20 @@ class LRScheduler:
 
     def step(self) -> None:
         """Advance one step and write the new lr into every parameter group."""
+        lrs = self.lr_at(self.last_epoch + 1)
+        for lr in lrs:  # e.g. a LambdaLR whose function went negative or returned nan
+            if not (isinstance(lr, numbers.Real) and math.isfinite(lr) and lr >= 0):
+                raise ValueError(f"{self.name}: the lr for step {self.last_epoch + 1} would "
+                                 f"be {lr!r}; an lr must be a finite number >= 0")
         self.last_epoch += 1
-        self._last_lr = self.lr_at(self.last_epoch)
+        self._last_lr = lrs
         for group, lr in zip(self.optimizer.param_groups, self._last_lr):
             group["lr"] = lr
 
     def state_dict(self) -> dict:
-        """A flat dict (``last_epoch``, ``base_lrs``) that ``minidl.save`` can write."""
-        return {"last_epoch": self.last_epoch, "base_lrs": np.array(self.base_lrs)}
+        """``{"last_epoch": t, "base_lrs": [...], "_last_lr": [...]}`` (PyTorch's names)."""
+        return {"last_epoch": self.last_epoch, "base_lrs": list(self.base_lrs),
+                "_last_lr": list(self._last_lr)}
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Resume at the saved step. The lrs themselves come back with the optimizer's state."""

@@ -25,6 +25,7 @@ Everything else lives here, as in PyTorch's ``torch.optim.Optimizer``.
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -107,80 +108,119 @@ class Optimizer:
 
     def step(self, closure=None):
         """One update of every parameter that has a gradient. ``closure``, if given,
-        re-evaluates the model and returns the loss (it is called with grad enabled)."""
+        re-evaluates the model and returns the loss (it is called with grad enabled).
+
+        Every gradient is checked (an ndarray of floats, the parameter's shape) before
+        any parameter changes, so a bad gradient leaves the whole model as it was.
+        Each update changes ``p.data`` in place and adds 1 to ``p._version``, so that
+        a backward pass through a graph built before the step can tell.
+        """
         loss = None
         if closure is not None:
             with enable_grad():
                 loss = closure()
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue  # unused in this forward pass (or frozen): leave it alone
-                if p.grad.shape != p.data.shape:
-                    raise ValueError(f"{self.name}: gradient of shape {p.grad.shape} does not "
-                                     f"match its parameter of shape {p.data.shape}")
-                state = self.state.setdefault(p, {})
-                self.update(p.data, p.grad, state, group)
+        work = [(p, group) for group in self.param_groups for p in group["params"]
+                if p.grad is not None]  # a parameter without grad was unused (or frozen)
+        for p, _ in work:
+            self._check_grad(p)
+        for p, group in work:
+            self.update(p.data, p.grad, self.state.setdefault(p, {}), group)
+            p._version += 1
         return loss
+
+    def _check_grad(self, p: Tensor) -> None:
+        grad = p.grad
+        where = f"the gradient of parameter {self._index_of(p)} (shape {p.data.shape})"
+        if not isinstance(grad, np.ndarray):
+            raise TypeError(f"{self.name}: {where} is a {type(grad).__name__}; "
+                            "expected an ndarray (p.grad is a plain ndarray in minidl)")
+        if grad.dtype.kind != "f":
+            raise TypeError(f"{self.name}: {where} has dtype {grad.dtype}; expected "
+                            f"floating point, like the parameter ({p.data.dtype})")
+        if grad.shape != p.data.shape:
+            raise ValueError(f"{self.name}: {where} has shape {grad.shape}; it must match "
+                             "its parameter")
+
+    def _index_of(self, p: Tensor) -> int:
+        """The number of ``p`` in ``state_dict()`` (counted across groups, from 0)."""
+        return next(i for i, q in enumerate(self._all_params()) if q is p)
+
+    def _all_params(self) -> list:
+        return [p for group in self.param_groups for p in group["params"]]
 
     # ---- checkpoints -----------------------------------------------------
     def state_dict(self) -> dict:
-        """A flat dict name -> number or ndarray that ``minidl.save`` can write.
+        """PyTorch's layout, which ``minidl.save`` writes as it is::
 
-        Parameters are numbered 0, 1, 2, ... in the order of ``param_groups``:
-        ``'state.3.momentum_buffer'`` is parameter 3's buffer,
-        ``'param_groups.0.lr'`` group 0's lr, ``'param_groups.0.params'`` the
-        numbers of group 0's parameters. Arrays are copies.
+            {"state": {0: {"momentum_buffer": array, ...}, 3: {...}},   # by parameter number
+             "param_groups": [{"lr": 0.1, "momentum": 0.9, ..., "params": [0, 1, 2]}, ...]}
+
+        Parameters are numbered 0, 1, 2, ... in the order of ``param_groups``; only
+        parameters that have been updated have state. Arrays are copies.
         """
-        out = {}
-        index = 0
-        for g, group in enumerate(self.param_groups):
-            numbers_in_group = []
-            for p in group["params"]:
-                for key, value in self.state.get(p, {}).items():
-                    out[f"state.{index}.{key}"] = np.copy(value) if isinstance(
-                        value, np.ndarray) else value
-                numbers_in_group.append(index)
-                index += 1
-            for key, value in group.items():
-                if key != "params":
-                    out[f"param_groups.{g}.{key}"] = value
-            out[f"param_groups.{g}.params"] = np.array(numbers_in_group, dtype=np.int64)
-        return out
+        numbers = {id(p): i for i, p in enumerate(self._all_params())}
+        state = {numbers[id(p)]: {key: np.copy(value) if isinstance(value, np.ndarray) else value
+                                  for key, value in self.state[p].items()}
+                 for p in self._all_params() if p in self.state}
+        groups = [{**{k: v for k, v in group.items() if k != "params"},
+                   "params": [numbers[id(p)] for p in group["params"]]}
+                  for group in self.param_groups]
+        return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        """Restore what ``state_dict()`` returned (also after a ``minidl.save``/``load``
-        round trip, which turns numbers into 0-d arrays). The groups must hold
-        parameters of the same shapes, in the same order."""
-        params = [p for group in self.param_groups for p in group["params"]]
-        groups, state = _unflatten(self.name, state_dict)
+        """Restore what ``state_dict()`` returned (also after ``minidl.save``/``load``).
+
+        The groups must hold as many parameters, of the same shapes, in the same
+        order. Everything is checked (group sizes, buffer shapes, hyperparameters)
+        before the optimizer changes. The flat layout of earlier minidl versions
+        (``'state.0.momentum_buffer'``, ``'param_groups.0.lr'``) is accepted too.
+        """
+        groups, state = _saved_groups_and_state(self.name, state_dict)
         if len(groups) != len(self.param_groups):
             raise ValueError(f"{self.name}.load_state_dict: saved state has {len(groups)} "
                              f"parameter group(s), this optimizer has {len(self.param_groups)}")
+        param_of, new_groups = {}, []
         for g, (saved, group) in enumerate(zip(groups, self.param_groups)):
-            if len(saved.get("params", ())) != len(group["params"]):
+            saved_numbers = list(saved.get("params", ()))
+            if len(saved_numbers) != len(group["params"]):
                 raise ValueError(f"{self.name}.load_state_dict: group {g} has "
-                                 f"{len(saved.get('params', ()))} saved parameters, "
+                                 f"{len(saved_numbers)} saved parameters, "
                                  f"this optimizer has {len(group['params'])}")
+            param_of.update(zip((int(i) for i in saved_numbers), group["params"]))
+            new_groups.append(self._checked_group(g, saved, group))
+        new_state = {}
         for i, buffers in state.items():
-            if i >= len(params):
+            if i not in param_of:
                 raise ValueError(f"{self.name}.load_state_dict: state for parameter {i}, "
-                                 f"but the optimizer has only {len(params)}")
-            for key, value in buffers.items():
-                if isinstance(value, np.ndarray) and value.shape != params[i].data.shape:
-                    raise ValueError(f"{self.name}.load_state_dict: '{key}' of parameter {i} "
-                                     f"has shape {value.shape}, the parameter {params[i].shape}")
+                                 f"which no saved group lists")
+            new_state[param_of[i]] = self._checked_buffers(i, buffers, param_of[i])
         # All checks passed: now change the optimizer.
-        for saved, group in zip(groups, self.param_groups):
-            for key, value in saved.items():
-                if key != "params":
-                    group[key] = value
-        self.state = {}
-        for i, buffers in state.items():
-            p = params[i]
-            self.state[p] = {key: value.astype(p.data.dtype, copy=True)
-                             if isinstance(value, np.ndarray) else value
-                             for key, value in buffers.items()}
+        for group, new in zip(self.param_groups, new_groups):
+            group.update(new)
+        self.state = new_state
+
+    def _checked_group(self, g: int, saved: dict, group: dict) -> dict:
+        """The saved hyperparameters of group ``g``, checked as if passed to the constructor."""
+        hyper = {k: v for k, v in saved.items() if k != "params"}
+        unknown = set(hyper) - set(self.defaults) - {"initial_lr"}
+        if unknown:
+            raise ValueError(f"{self.name}.load_state_dict: unknown hyperparameter(s) "
+                             f"{sorted(unknown)} in group {g}")
+        self.check_hyperparameters({**group, **hyper})
+        return hyper
+
+    def _checked_buffers(self, i: int, buffers: dict, p: Tensor) -> dict:
+        out = {}
+        for key, value in buffers.items():
+            if isinstance(value, Tensor):
+                value = value.data
+            if isinstance(value, np.ndarray):
+                if value.shape != p.data.shape:
+                    raise ValueError(f"{self.name}.load_state_dict: '{key}' of parameter {i} "
+                                     f"has shape {value.shape}, the parameter {p.data.shape}")
+                value = value.astype(p.data.dtype, copy=True)
+            out[key] = value
+        return out
 
     def __repr__(self) -> str:
         lines = [f"{self.name} ("]
@@ -190,11 +230,18 @@ class Optimizer:
         return "\n".join(lines + [")"])
 
 
+def _saved_groups_and_state(name: str, saved: dict) -> tuple[list[dict], dict]:
+    """The list of saved groups and the dict parameter number -> buffers, from either layout."""
+    if not isinstance(saved, dict):
+        raise TypeError(f"{name}.load_state_dict: expected a dict, got {type(saved).__name__}")
+    if set(saved) == {"state", "param_groups"}:
+        return list(saved["param_groups"]), {int(i): dict(b) for i, b in saved["state"].items()}
+    return _unflatten(name, saved)
+
+
 def _unflatten(name: str, flat: dict) -> tuple[list[dict], dict]:
-    """Split 'param_groups.G.key' / 'state.I.key' entries into a list of group dicts
-    and a dict index -> buffers, turning saved 0-d arrays back into Python numbers."""
-    if not isinstance(flat, dict):
-        raise TypeError(f"{name}.load_state_dict: expected a dict, got {type(flat).__name__}")
+    """The flat layout of earlier minidl versions: split 'param_groups.G.key' / 'state.I.key'
+    entries, turning the 0-d arrays an old save made of numbers back into numbers."""
     groups: dict[int, dict] = {}
     state: dict[int, dict] = {}
     for full_key, value in flat.items():
@@ -202,7 +249,7 @@ def _unflatten(name: str, flat: dict) -> tuple[list[dict], dict]:
         number, _, key = rest.partition(".")
         if kind not in ("param_groups", "state") or not number.isdigit() or not key:
             raise ValueError(f"{name}.load_state_dict: unexpected key {full_key!r}; expected "
-                             "'state.<i>.<name>' or 'param_groups.<g>.<name>'")
+                             "{'state': ..., 'param_groups': ...} as state_dict() returns")
         if kind == "param_groups":
             groups.setdefault(int(number), {})[key] = _to_python(key, value)
         else:
@@ -213,20 +260,21 @@ def _unflatten(name: str, flat: dict) -> tuple[list[dict], dict]:
 
 def _to_python(key: str, value):
     """A hyperparameter as the optimizer keeps it: 0-d arrays become numbers, the
-    saved ``betas`` array becomes a tuple, the ``params`` index list stays an array."""
-    if key == "params":
-        return np.asarray(value)
+    saved ``betas`` array becomes a tuple, the ``params`` index array a list."""
     if isinstance(value, np.ndarray):
+        if key == "params":
+            return value.tolist()
         return value.item() if value.ndim == 0 else tuple(value.tolist())
     return value
 
 
 def check_number(optimizer: str, name: str, value, low: float | None = None,
                  high: float | None = None, high_open: bool = False) -> None:
-    """Raise ``ValueError`` naming the optimizer unless ``low <= value <= high``
-    (``value < high`` when ``high_open``)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or np.isnan(value):
-        raise ValueError(f"{optimizer}: {name} must be a number, got {value!r}")
+    """Raise ``ValueError`` naming the optimizer unless ``value`` is a finite number with
+    ``low <= value <= high`` (``value < high`` when ``high_open``)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+            or not math.isfinite(value):
+        raise ValueError(f"{optimizer}: {name} must be a finite number, got {value!r}")
     if low is not None and value < low:
         raise ValueError(f"{optimizer}: {name} must be >= {low:g}, got {value}")
     if high is not None and (value >= high if high_open else value > high):

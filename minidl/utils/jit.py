@@ -20,19 +20,35 @@ Python loop.
 
 Cache location: numba writes its cache beside the source file. When the
 installed package folder is read-only (a system install), we point
-``NUMBA_CACHE_DIR`` at a user cache folder before numba is imported.
+``NUMBA_CACHE_DIR`` at a user cache folder before numba is imported:
+``~/.cache/minidl/numba`` (or under ``$XDG_CACHE_HOME``), or when that cannot
+be created (a read-only home), ``<temp folder>/minidl-numba-<user id>``.
+
+Those folders must be private. numba's cache index files are pickles, which
+run code when loaded: a cache folder that another user can write lets them run
+code as you, and one that another user owns (say, a shared /tmp folder made by
+whoever ran minidl first) makes every kernel fail. So a cache folder is
+created with mode 0700 and used only if it is a real folder (not a symbolic
+link) that you own and that neither your group nor others can write. If no
+folder passes, kernels are compiled without a cache (slower starts, same
+results) and one RuntimeWarning says why. A ``NUMBA_CACHE_DIR`` you set
+yourself is used as it is.
 """
 
 from __future__ import annotations
 
+import getpass
 import os
+import stat
 import sys
 import tempfile
 import types
+import warnings
 from pathlib import Path
 
 prange = range  # serial stand-in; swapped for numba.prange when a kernel compiles
 _numba = None
+_cache = True  # False when no safe folder for numba's cache was found
 
 
 def user_cache_dir() -> Path:
@@ -42,32 +58,71 @@ def user_cache_dir() -> Path:
 
 
 def choose_cache_dir(package_dir: Path) -> Path | None:
-    """None if numba can cache beside the sources in ``package_dir``, else a writable folder."""
+    """The folder for numba's cache: ``package_dir/__pycache__`` (beside the sources) if it
+    is writable, else the first private user folder (see the module docstring), else None:
+    nowhere safe, so compile without a cache (with one RuntimeWarning saying why)."""
     pycache = package_dir / "__pycache__"
     try:
         pycache.mkdir(exist_ok=True)
         with tempfile.TemporaryFile(dir=pycache):
-            return None
+            return pycache
     except OSError:
         pass
-    # The user folder, or (if even that cannot be created, e.g. a read-only home) a temp one.
-    for folder in (user_cache_dir() / "numba", Path(tempfile.gettempdir()) / "minidl-numba"):
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError:
-            continue
-        if os.access(folder, os.W_OK):
+    refused = []
+    for folder in (user_cache_dir() / "numba",
+                   Path(tempfile.gettempdir()) / f"minidl-numba-{_user_id()}"):
+        problem = _make_private_folder(folder)
+        if problem is None:
             return folder
-    return None  # nowhere writable: leave the choice to numba's own cache locators
+        refused.append(f"{folder} {problem}")
+    warnings.warn("minidl: numba's cache is off, so kernels are compiled again in every "
+                  "program: " + "; ".join(refused), RuntimeWarning, stacklevel=3)
+    return None
+
+
+def _user_id():
+    """The numeric user id (POSIX), or the user name where there is none (Windows)."""
+    return os.getuid() if hasattr(os, "getuid") else getpass.getuser()
+
+
+def _make_private_folder(folder: Path) -> str | None:
+    """Create ``folder`` with mode 0700 if missing; None if it is safe for the cache, else
+    why not (for the warning)."""
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except FileExistsError:
+        pass  # something that is not a folder is there: lstat says what
+    except OSError as error:
+        return f"cannot be created ({error.strerror or error})"
+    try:
+        info = os.lstat(folder)
+    except OSError as error:
+        return f"cannot be read ({error.strerror or error})"
+    if stat.S_ISLNK(info.st_mode):
+        return "is a symbolic link"
+    if not stat.S_ISDIR(info.st_mode):
+        return "is not a folder"
+    if hasattr(os, "getuid"):  # POSIX owners and modes (a Windows temp folder is per user)
+        if info.st_uid != os.getuid():
+            return f"belongs to another user (uid {info.st_uid}; you are {os.getuid()})"
+        if info.st_mode & 0o022:
+            return (f"can be written by other users (mode {stat.S_IMODE(info.st_mode):o}; "
+                    "it should be 700)")
+    if not os.access(folder, os.W_OK):
+        return "is not writable"
+    return None
 
 
 def load_numba():
-    """Import numba once, after setting NUMBA_CACHE_DIR if the package folder is read-only."""
-    global _numba
+    """Import numba once, after choosing its cache folder (see ``choose_cache_dir``)."""
+    global _numba, _cache
     if _numba is None:
         if "NUMBA_CACHE_DIR" not in os.environ and "numba" not in sys.modules:
-            folder = choose_cache_dir(Path(__file__).resolve().parent.parent / "kernels")
-            if folder is not None:
+            package = Path(__file__).resolve().parent.parent / "kernels"
+            folder = choose_cache_dir(package)
+            if folder is None:
+                _cache = False
+            elif folder != package / "__pycache__":
                 os.environ["NUMBA_CACHE_DIR"] = str(folder)
         import numba
 
@@ -92,7 +147,7 @@ class LazyKernel:
         if self._compiled is None:
             numba = load_numba()
             func = self._with_numba_globals(numba)
-            self._compiled = numba.njit(cache=True, parallel=self.parallel,
+            self._compiled = numba.njit(cache=_cache, parallel=self.parallel,
                                         fastmath=self.fastmath)(func)
         return self._compiled
 
@@ -124,7 +179,7 @@ class LazyKernel:
 
 
 def njit(func=None, *, parallel: bool = False, fastmath: bool = False):
-    """Mark a function as a numba kernel, compiled lazily with ``cache=True``.
+    """Mark a function as a numba kernel, compiled lazily and cached on disk (module docstring).
 
     Use as ``@njit`` or ``@njit(parallel=True)``. A kernel may call other
     kernels: numba compiles the callee when it compiles the caller.

@@ -66,3 +66,13 @@ def test_random_split_is_seeded():
 def test_random_split_bad_lengths(lengths, match):
     with pytest.raises(ValueError, match=f"random_split: {match}"):
         random_split(small_dataset(10), lengths)
+
+
+def test_random_split_fractions_floor_then_give_leftovers_from_the_first_part():
+    """PyTorch's rule. 7 * [0.3, 0.3, 0.4] = [2.1, 2.1, 2.8]: floors [2, 2, 2] and one leftover
+    for the first part gives [3, 2, 2]; rounding ([2, 2, 3]) or largest remainder ([2, 2, 3])
+    would differ, and so would giving leftovers to the last part."""
+    parts = random_split(small_dataset(7), [0.3, 0.3, 0.4], generator=0)
+    assert [len(p) for p in parts] == [3, 2, 2]
+    parts = random_split(small_dataset(10), [0.15, 0.15, 0.7], generator=0)  # 1.5, 1.5, 7
+    assert [len(p) for p in parts] == [2, 1, 7]

@@ -56,3 +56,35 @@ def test_read_idx_errors(tmp_path):
         read_idx(tmp_path / "missing")
     with pytest.raises(ValueError, match="write_idx: IDX has no type for dtype int64"):
         write_idx(tmp_path / "x", np.zeros(2, np.int64))
+
+
+def test_a_header_whose_sizes_overflow_int64_is_a_clear_error(tmp_path):
+    """65536**4 = 2**64 wraps to 0 in int64 (np.prod), which would make a file holding just the
+    header look complete; Python ints do not wrap."""
+    header = struct.pack(">BBBB", 0, 0, 0x08, 4) + struct.pack(">IIII", *[65536] * 4)
+    (tmp_path / "huge").write_bytes(header)
+    with pytest.raises(ValueError, match=r"read_idx: .*huge has 20 bytes, but its header \(shape "
+                                         r"\(65536, 65536, 65536, 65536\), uint8\) needs "
+                                         + f"{2 ** 64 + 20:,}"):
+        read_idx(tmp_path / "huge")
+
+
+def test_a_header_bigger_than_memory_is_refused_before_reading_the_values(tmp_path):
+    header = struct.pack(">BBBB", 0, 0, 0x0E, 3) + struct.pack(">III", *[2 ** 32 - 1] * 3)
+    (tmp_path / "big").write_bytes(header + b"\0" * 64)
+    with pytest.raises(ValueError, match=r"read_idx: .*big has 80 bytes, .* truncated or corrupt"):
+        read_idx(tmp_path / "big")
+
+
+@pytest.mark.parametrize("damage", ["truncated", "corrupted"])
+def test_a_damaged_gzip_names_the_file_and_says_to_download_again(tmp_path, damage):
+    write_idx(tmp_path / "a.gz", np.arange(5000, dtype=np.int32))
+    raw = (tmp_path / "a.gz").read_bytes()
+    if damage == "truncated":
+        raw = raw[:len(raw) // 2]
+    else:
+        raw = raw[:20] + bytes(b ^ 0x55 for b in raw[20:40]) + raw[40:]
+    (tmp_path / "a.gz").write_bytes(raw)
+    with pytest.raises(ValueError, match=r"read_idx: .*a\.gz is a damaged gzip file .* truncated "
+                                         r"or corrupted; delete it and download it again"):
+        read_idx(tmp_path / "a.gz")

@@ -149,3 +149,57 @@ def test_loader_bad_input():
         DataLoader(5)
     with pytest.raises(TypeError, match="DataLoader: generator must be"):
         DataLoader(small_dataset(), generator="seed")
+
+
+@pytest.mark.parametrize("n, batch_size", [(12, 4), (12, 3), (4, 4), (1, 1), (13, 4), (3, 4)])
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_len_is_the_number_of_batches_and_no_batch_is_empty(n, batch_size, drop_last):
+    """Sizes that are multiples of the batch size included: there an off-by-one in __len__ gives
+    an empty last batch (or loses the last full one) while other sizes look right."""
+    loader = DataLoader(small_dataset(n), batch_size=batch_size, drop_last=drop_last)
+    batches = list(loader)
+    assert len(loader) == len(batches)
+    assert all(len(y) > 0 for _, y in batches)
+    sizes = [len(y) for _, y in batches]
+    full, rest = divmod(n, batch_size)
+    assert sizes == [batch_size] * full + ([rest] if rest and not drop_last else [])
+    slow = list(DataLoader(small_dataset(n), batch_size, drop_last=drop_last,
+                           collate_fn=default_collate))  # the sample-by-sample path
+    assert [len(y) for _, y in slow] == sizes
+
+
+@pytest.mark.parametrize("batch, dtype, values", [
+    ([1, 2], np.int64, [1, 2]),
+    ([1.5, 2.5], np.float32, [1.5, 2.5]),
+    ([1, 2.5], np.float32, [1.0, 2.5]),     # an int first must not truncate 2.5 to 2
+    ([2.5, 1], np.float32, [2.5, 1.0]),
+    ([True, False], np.bool_, [True, False]),
+    ([True, 2], np.int64, [1, 2]),          # a bool first must not turn 2 into True
+    ([True, 0.5], np.float32, [1.0, 0.5]),
+    ([np.int64(1), np.int64(2)], np.int64, [1, 2]),
+    ([np.int32(1), np.int32(3)], np.int32, [1, 3]),
+    ([np.float32(1.5), np.float32(2)], np.float32, [1.5, 2.0]),
+    ([np.int64(1), np.float64(2.5)], np.float64, [1.0, 2.5]),  # NumPy promotion, as torch
+])
+def test_default_collate_of_numbers(batch, dtype, values):
+    out = default_collate(batch)
+    assert out.dtype == dtype
+    np.testing.assert_array_equal(out.data, values)
+
+
+def test_default_collate_of_labels_mixing_ints_and_floats_through_a_loader():
+    class Targets(Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return np.zeros(2, np.float32), [1, 2.5, 3, 0.25][i]
+
+    _, y = next(iter(DataLoader(Targets(), batch_size=4)))
+    np.testing.assert_array_equal(y.data, [1.0, 2.5, 3.0, 0.25])
+
+
+def test_default_collate_of_numbers_mixed_with_other_things_is_a_clear_error():
+    with pytest.raises(TypeError, match=r"default_collate: a batch of Python numbers also holds "
+                                        r"str \('2'\)"):
+        default_collate([1, "2"])

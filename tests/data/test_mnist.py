@@ -137,3 +137,22 @@ def test_hash_table_is_complete():
             "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}
         for digest in mnist_module.FILES[kind].values():
             assert len(digest) == 64 and int(digest, 16) >= 0
+
+
+@pytest.mark.parametrize("bad_label", [10, 255])
+def test_labels_outside_0_to_9_are_a_clear_error(tmp_path, bad_label):
+    _, labels = write_fake_mnist(tmp_path, "test")
+    labels[3] = bad_label
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", labels)
+    with pytest.raises(ValueError, match=r"mnist: labels must be 0..9 .*/t10k-labels-idx1-ubyte"
+                                         rf"\.gz has 1 outside, e.g. \[{bad_label}\]"):
+        mnist(tmp_path, split="test")
+
+
+def test_a_truncated_download_names_the_file_and_says_to_delete_it(tmp_path):
+    write_fake_mnist(tmp_path, "train")
+    images = tmp_path / "train-images-idx3-ubyte.gz"
+    images.write_bytes(images.read_bytes()[:-100])
+    with pytest.raises(ValueError, match=f"{images} is a damaged gzip file .* delete it and "
+                                         "download it again"):
+        mnist(tmp_path, split="train")

@@ -115,6 +115,28 @@ def test_double_converts_parameters_and_buffers_in_place():
     assert net.block.running_mean.dtype == np.float64
 
 
+def test_to_cpu_float_type_as_pytorch():
+    import minidl as md
+
+    net = Net()
+    weight = net.head.weight
+    assert net.to("cpu") is net and net.cpu() is net and net.to(md.device("cpu")) is net
+    assert net.to(md.float64) is net and weight.dtype == np.float64 and net.head.weight is weight
+    net.to("cpu", md.float32)
+    assert weight.dtype == np.float32 and net.block.running_mean.dtype == np.float32
+    net.type(md.float64)
+    assert weight.dtype == np.float64
+    net.to(md.zeros(1, dtype=md.float32))  # the dtype of a tensor
+    assert weight.dtype == np.float32
+    net.float()
+    assert weight.dtype == np.float32
+    with pytest.raises(RuntimeError, match="Net.to: minidl runs on the CPU only"):
+        net.to("cuda")
+    with pytest.raises(TypeError, match="Net.to: only floating-point dtypes convert a module"):
+        net.to(md.int64)
+    assert weight.dtype == np.float32
+
+
 def test_apply_and_requires_grad():
     net = Net()
     seen = []
@@ -179,6 +201,88 @@ def test_load_state_dict_non_strict():
     state["block.scale"] = np.zeros(3)
     with pytest.raises(RuntimeError, match="size mismatch for block.scale"):
         net.load_state_dict(state, strict=False)  # shape errors are never skipped
+
+
+class Stack(nn.Module):
+    """Several modules in a row: a load that wrote as it checked would change the first ones."""
+
+    def __init__(self):
+        super().__init__()
+        self.first = nn.Linear(3, 4)
+        self.norm = nn.BatchNorm1d(4)
+        self.inner = Net()
+        self.last = nn.Linear(2, 2)
+
+
+class LooksLikeATorchTensor:
+    """What makes a value a PyTorch tensor for load_state_dict: the module it comes from."""
+
+    __module__ = "torch"
+
+    def __array__(self, dtype=None, copy=None):
+        return np.zeros((2, 2), np.float32)
+
+
+def changed_stack_state(stack, key, value):
+    state = stack.state_dict()
+    for v in state.values():
+        v += 1  # every valid value differs from the module's, so a partial write would show
+    state[key] = value
+    return state
+
+
+@pytest.mark.parametrize("key, value, match", [
+    ("last.weight", np.array([["a", "b"], ["c", "d"]]), r"last.weight holds <U1 values"),
+    ("last.bias", np.array([None, None]), r"last.bias holds object values"),
+    ("last.bias", np.array([1 + 2j, 3j]), r"last.bias holds complex128 values"),
+    ("last.bias", None, r"last.bias holds object values \(NoneType\)"),
+    ("last.bias", "0.5", r"last.bias holds <U3 values \(str\)"),
+    ("last.weight", [[1.0, 2.0], [3.0]], r"last.weight: cannot turn the value into an array"),
+    ("last.weight", np.zeros((2, 3)), r"size mismatch for last.weight: .* shape \(2, 3\)"),
+    ("last.weight", LooksLikeATorchTensor(), r"last.weight is a PyTorch tensor; .*from_torch"),
+    ("norm.num_batches_tracked", np.array(2.5), r"norm.num_batches_tracked holds fractional"),
+    ("norm.num_batches_tracked", np.array(np.nan), r"norm.num_batches_tracked holds .* non-finite"),
+])
+def test_load_state_dict_checks_every_value_before_writing_any(key, value, match):
+    stack = Stack()
+    before = stack.state_dict()
+    versions = [p._version for p in stack.parameters()]
+    with pytest.raises(RuntimeError, match="Error\\(s\\) in loading state_dict for Stack:\n\t"
+                                           + match):
+        stack.load_state_dict(changed_stack_state(stack, key, value))
+    for name, array in stack.state_dict().items():
+        np.testing.assert_array_equal(array, before[name])
+    assert [p._version for p in stack.parameters()] == versions
+
+
+@pytest.mark.parametrize("change", ["missing", "unexpected"])
+def test_load_state_dict_with_missing_or_unexpected_keys_changes_nothing(change):
+    stack = Stack()
+    before = stack.state_dict()
+    state = changed_stack_state(stack, "first.weight", stack.state_dict()["first.weight"] + 1)
+    if change == "missing":
+        del state["last.bias"]
+    else:
+        state["last.extra"] = np.zeros(1)
+    with pytest.raises(RuntimeError, match=f"{change} keys: 'last."):
+        stack.load_state_dict(state)
+    for name, array in stack.state_dict().items():
+        np.testing.assert_array_equal(array, before[name])
+
+
+def test_load_state_dict_takes_tensors_ndarrays_and_numbers_and_counts_versions():
+    stack = Stack()
+    state = stack.state_dict()
+    want = {k: v + 1 for k, v in state.items()}
+    given = OrderedDict((k, Tensor(v) if i % 2 else v) for i, (k, v) in enumerate(want.items()))
+    given["norm.num_batches_tracked"] = 7.0  # an integral float into the int64 buffer
+    want["norm.num_batches_tracked"] = np.array(7)
+    versions = [p._version for p in stack.parameters()]
+    stack.load_state_dict(given)
+    for name, array in stack.state_dict().items():
+        assert array.dtype == state[name].dtype
+        np.testing.assert_array_equal(array, want[name])
+    assert [p._version for p in stack.parameters()] == [v + 1 for v in versions]
 
 
 def test_non_persistent_buffer_not_saved():

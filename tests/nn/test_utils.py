@@ -24,15 +24,15 @@ def test_clip_grad_norm_matches_formula(norm_type):
     total = np.max(np.abs(flat)) if norm_type == math.inf else \
         np.sum(np.abs(flat) ** norm_type) ** (1 / norm_type)
     before = [p.grad.copy() for p in ps[:2]]
-    got = clip_grad_norm_(ps, max_norm=1.0, norm_type=norm_type)
+    got = clip_grad_norm_(ps, max_norm=2.5, norm_type=norm_type)  # not 1: max_norm must count
     assert isinstance(got, Tensor)
     np.testing.assert_allclose(got.item(), total, rtol=1e-12)
     for p, g in zip(ps, before):
-        np.testing.assert_allclose(p.grad, g / (total + 1e-6), rtol=1e-12)
+        np.testing.assert_allclose(p.grad, g * 2.5 / (total + 1e-6), rtol=1e-12)
     clipped = np.concatenate([p.grad.ravel() for p in ps[:2]])
     new_norm = np.max(np.abs(clipped)) if norm_type == math.inf else \
         np.sum(np.abs(clipped) ** norm_type) ** (1 / norm_type)
-    assert new_norm <= 1.0
+    assert new_norm <= 2.5
     assert ps[2].grad is None
 
 
@@ -51,13 +51,33 @@ def test_clip_grad_norm_single_tensor_empty_and_nonfinite():
     p.grad = np.array([3.0, 4.0])
     assert clip_grad_norm_(p, 1.0).item() == pytest.approx(5.0)
     np.testing.assert_allclose(p.grad, [0.6, 0.8], rtol=1e-6)
-    p.grad = np.array([np.inf, 1.0])
-    with pytest.raises(RuntimeError, match="clip_grad_norm_: the total norm .* inf"):
-        clip_grad_norm_([p], 1.0, error_if_nonfinite=True)
     with pytest.raises(ValueError, match="clip_grad_norm_: max_norm"):
         clip_grad_norm_([p], -1.0)
     with pytest.raises(TypeError, match="clip_grad_norm_: expected Tensors"):
         clip_grad_norm_([np.ones(2)], 1.0)
+
+
+@pytest.mark.parametrize("grad, total", [([np.inf, 1.0], "inf"), ([np.nan, 1.0], "nan")])
+def test_clip_grad_norm_with_a_non_finite_norm_raises_when_asked(grad, total):
+    p = Tensor(np.zeros(2), requires_grad=True)
+    p.grad = np.array(grad)
+    with pytest.raises(RuntimeError, match=f"clip_grad_norm_: the total norm .* is {total}"):
+        clip_grad_norm_([p], 1.0, error_if_nonfinite=True)
+    np.testing.assert_array_equal(p.grad, grad)  # untouched
+
+
+@pytest.mark.parametrize("grad, want", [
+    ([np.inf, 1.0], [np.nan, 0.0]),   # PyTorch: coef = 1 / (inf + 1e-6) = 0, and inf * 0 = nan
+    ([np.nan, 1.0], [np.nan, np.nan]),  # coef = nan
+])
+def test_clip_grad_norm_with_a_non_finite_norm_by_default_does_as_pytorch_and_says_so(grad,
+                                                                                      want):
+    p = Tensor(np.zeros(2), requires_grad=True)
+    p.grad = np.array(grad)
+    with pytest.warns(RuntimeWarning, match="clip_grad_norm_: the total norm .* now hold nan"):
+        total = clip_grad_norm_([p], 1.0)
+    assert not math.isfinite(total.item())
+    np.testing.assert_array_equal(p.grad, want)
 
 
 def test_clip_grad_value_():

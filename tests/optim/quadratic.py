@@ -39,3 +39,10 @@ def run_reference(update, steps):
         p = update(p, a @ p - b, state)
         trace.append(p.copy())
     return np.array(trace)
+
+
+def references_differ(update_a, update_b, steps=6):
+    """Whether two reference updates move the parameters differently on this problem: a test
+    case can only catch a plausible wrong formula if its trajectory differs from the right one."""
+    return not np.allclose(run_reference(update_a, steps), run_reference(update_b, steps),
+                           rtol=1e-9)

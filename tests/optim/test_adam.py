@@ -6,11 +6,14 @@ import pytest
 
 from minidl import Tensor
 from minidl.optim import Adam, AdamW
-from tests.optim.quadratic import run_optimizer, run_reference
+from tests.optim.quadratic import references_differ, run_optimizer, run_reference
 
 
-def adam_ref(lr, beta1, beta2, eps, weight_decay=0.0, amsgrad=False, decoupled=False):
-    """Kingma & Ba, Algorithm 1 (bias-corrected m_hat, v_hat), + AMSGrad and AdamW."""
+def adam_ref(lr, beta1, beta2, eps, weight_decay=0.0, amsgrad=False, decoupled=False,
+             max_of_corrected=False):
+    """Kingma & Ba, Algorithm 1 (bias-corrected m_hat, v_hat), + AMSGrad and AdamW.
+    ``max_of_corrected`` (AMSGrad's max taken over v_hat instead of v, as PyTorch does not) is
+    a plausible misreading, used only to show that the cases tell it apart."""
     def update(p, g, state):
         t = state["t"] = state.get("t", 0) + 1
         if decoupled:
@@ -20,7 +23,10 @@ def adam_ref(lr, beta1, beta2, eps, weight_decay=0.0, amsgrad=False, decoupled=F
         state["m"] = beta1 * state.get("m", 0.0) + (1 - beta1) * g
         state["v"] = beta2 * state.get("v", 0.0) + (1 - beta2) * g ** 2
         v = state["v"]
-        if amsgrad:
+        if amsgrad and max_of_corrected:
+            v = state["vmax"] = np.maximum(state.get("vmax", 0.0), v / (1 - beta2 ** t))
+            v = v * (1 - beta2 ** t)
+        elif amsgrad:
             v = state["vmax"] = np.maximum(state.get("vmax", 0.0), v)
         m_hat = state["m"] / (1 - beta1 ** t)
         v_hat = v / (1 - beta2 ** t)
@@ -43,11 +49,27 @@ def test_adam_matches_reference(kw):
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("betas", [(0.9, 0.999), (0.9, 0.9)])
 @pytest.mark.parametrize("amsgrad", [False, True])
-def test_adamw_matches_reference(amsgrad):
-    got = run_optimizer(lambda ps: AdamW(ps, lr=0.05, weight_decay=0.2, amsgrad=amsgrad), 6)
-    want = run_reference(adam_ref(0.05, 0.9, 0.999, 1e-8, 0.2, amsgrad, decoupled=True), 6)
+def test_adamw_matches_reference(amsgrad, betas):
+    got = run_optimizer(lambda ps: AdamW(ps, lr=0.05, betas=betas, weight_decay=0.2,
+                                         amsgrad=amsgrad), 6)
+    want = run_reference(adam_ref(0.05, *betas, 1e-8, 0.2, amsgrad, decoupled=True), 6)
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_the_amsgrad_cases_tell_the_max_from_no_max_and_from_a_max_of_v_hat():
+    """With beta2 = 0.999 v grows over the first six steps, so max(v_max, v) = v and AMSGrad
+    equals Adam: only the beta2 = 0.9 cases above test the max."""
+    def ref(**kw):
+        return adam_ref(0.05, 0.9, 0.9, 1e-8, **kw)
+
+    assert references_differ(ref(amsgrad=True), ref(amsgrad=False))
+    assert references_differ(ref(amsgrad=True), ref(amsgrad=True, max_of_corrected=True))
+    assert references_differ(ref(amsgrad=True, weight_decay=0.2, decoupled=True),
+                             ref(amsgrad=False, weight_decay=0.2, decoupled=True))
+    assert not references_differ(adam_ref(0.05, 0.9, 0.999, 1e-8, amsgrad=True),
+                                 adam_ref(0.05, 0.9, 0.999, 1e-8, amsgrad=False))
 
 
 def test_adamw_decay_differs_from_adam_l2():

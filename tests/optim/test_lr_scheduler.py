@@ -121,12 +121,12 @@ def test_scheduler_and_optimizer_resume(tmp_path):
     opt, sched = build()
     for _ in range(4):
         sched.step()
-    minidl.save({**{"opt." + k: v for k, v in opt.state_dict().items()},
-                 **{"sched." + k: v for k, v in sched.state_dict().items()}}, tmp_path / "c.npz")
+    minidl.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict()},
+                tmp_path / "c.npz")
     saved = minidl.load(tmp_path / "c.npz")
     opt2, sched2 = build()
-    opt2.load_state_dict({k[4:]: v for k, v in saved.items() if k.startswith("opt.")})
-    sched2.load_state_dict({k[6:]: v for k, v in saved.items() if k.startswith("sched.")})
+    opt2.load_state_dict(saved["optimizer"])
+    sched2.load_state_dict(saved["scheduler"])
     assert sched2.last_epoch == 4 and sched2.after.last_epoch == 4
     assert opt2.param_groups[0]["lr"] == opt.param_groups[0]["lr"]
     sched.step()
@@ -164,3 +164,44 @@ def test_warmup_zero_steps_is_the_after_schedule():
     sched = WarmupLR(opt, 0, after=StepLR(opt, 2, gamma=0.5))
     np.testing.assert_allclose(lrs_over(sched, 5), 0.1 * 0.5 ** (np.arange(5) // 2))
     assert math.isclose(sched.get_lr()[0], 0.1 * 0.5 ** 2)
+
+
+def test_resume_from_the_flat_layout_of_earlier_versions():
+    sched = StepLR(make_opt(0.1), step_size=2, gamma=0.5)
+    sched.load_state_dict({"last_epoch": np.array(3), "base_lrs": np.array([0.1])})
+    assert sched.last_epoch == 3 and sched.get_last_lr() == [0.1 * 0.5]
+
+
+ALL_SCHEDULERS = {
+    "StepLR": (lambda o: StepLR(o, step_size=2, gamma=0.5), lambda t: 0.5 ** (t // 2)),
+    "MultiStepLR": (lambda o: MultiStepLR(o, [1, 3], gamma=0.1),
+                    lambda t: 0.1 ** ((t >= 1) + (t >= 3))),
+    "LambdaLR": (lambda o: LambdaLR(o, lambda t: 1 / (1 + t)), lambda t: 1 / (1 + t)),
+    "CosineAnnealingLR": (lambda o: CosineAnnealingLR(o, T_max=4),
+                          lambda t: (1 + math.cos(math.pi * t / 4)) / 2),
+    "WarmupLR": (lambda o: WarmupLR(o, 2, start_factor=0.5), lambda t: min(1, 0.5 + 0.25 * t)),
+}
+
+
+@pytest.mark.parametrize("name", list(ALL_SCHEDULERS))
+def test_get_last_lr_of_every_scheduler_is_the_lr_of_every_group(name):
+    make, factor = ALL_SCHEDULERS[name]
+    opt = make_opt(lrs=[0.4, 0.02])
+    sched = make(opt)
+    for t in range(5):
+        want = [0.4 * factor(t), 0.02 * factor(t)]
+        np.testing.assert_allclose(sched.get_last_lr(), want, rtol=1e-12)
+        assert sched.get_last_lr() == [g["lr"] for g in opt.param_groups]
+        sched.step()
+
+
+@pytest.mark.parametrize("lr_lambda, match", [(lambda t: 1 - t, "would be -0.1"),
+                                              (lambda t: math.nan if t else 1.0, "would be nan")])
+def test_a_schedule_that_would_set_a_bad_lr_raises_and_keeps_the_last_one(lr_lambda, match):
+    opt = make_opt(0.1)
+    sched = LambdaLR(opt, lr_lambda)
+    if "-0.1" in match:
+        sched.step()  # t = 1: lr 0
+    with pytest.raises(ValueError, match=f"LambdaLR: the lr for step .* {match}"):
+        sched.step()
+    assert opt.param_groups[0]["lr"] == sched.get_last_lr()[0] >= 0

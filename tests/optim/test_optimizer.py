@@ -1,12 +1,13 @@
 """What every optimizer shares (optim/optimizer.py): convergence, parameter groups, zero_grad,
-state_dict and resume, bad input, repr, dtypes."""
+gradients checked before any update, the version counter, state_dict and resume, bad input,
+repr, dtypes."""
 
 import numpy as np
 import pytest
 
 import minidl
 from minidl import Tensor
-from minidl.optim import SGD, Adam, AdamW, RMSprop
+from minidl.optim import SGD, Adadelta, Adagrad, Adam, AdamW, RMSprop
 from tests.optim.quadratic import make_problem
 
 
@@ -17,6 +18,8 @@ from tests.optim.quadratic import make_problem
     (lambda ps: Adam(ps, lr=0.1), 500),
     (lambda ps: AdamW(ps, lr=0.1, weight_decay=0.0), 500),
     (lambda ps: RMSprop(ps, lr=0.01, centered=True, momentum=0.5), 800),
+    (lambda ps: Adagrad(ps, lr=0.5), 500),
+    (lambda ps: Adadelta(ps, lr=0.5, eps=0.1), 300),
 ])
 def test_minimizes_a_quadratic_to_its_solution(make_opt, steps):
     a, b, p0 = make_problem()
@@ -114,6 +117,8 @@ def test_works_with_module_parameters():
     lambda ps: Adam(ps, lr=0.05, amsgrad=True),
     lambda ps: AdamW(ps, lr=0.05),
     lambda ps: RMSprop(ps, lr=0.01, centered=True, momentum=0.5),
+    lambda ps: Adagrad(ps, lr=0.1, lr_decay=0.1, initial_accumulator_value=0.5),
+    lambda ps: Adadelta(ps, lr=0.5, rho=0.8),
 ])
 def test_state_dict_save_load_resume_matches_uninterrupted_run(make_opt, tmp_path):
     a, b, p0 = make_problem()
@@ -131,33 +136,51 @@ def test_state_dict_save_load_resume_matches_uninterrupted_run(make_opt, tmp_pat
     p = Tensor(p0.copy(), requires_grad=True)
     opt = make_opt([p])
     steps(p, opt, 3)
-    state = opt.state_dict()
-    assert all(isinstance(k, str) for k in state)
-    minidl.save({**state, "param": p.data}, tmp_path / "ckpt.npz")
+    minidl.save({"optimizer": opt.state_dict(), "param": p.data}, tmp_path / "ckpt.npz")
     loaded = minidl.load(tmp_path / "ckpt.npz")
 
-    q = Tensor(loaded.pop("param"), requires_grad=True)
+    q = Tensor(loaded["param"], requires_grad=True)
     opt2 = make_opt([q])
     opt2.param_groups[0]["lr"] = 123.0  # overwritten by the load
-    opt2.load_state_dict(loaded)
+    opt2.load_state_dict(loaded["optimizer"])
     assert opt2.param_groups[0]["lr"] == opt.param_groups[0]["lr"]
     steps(q, opt2, 3)
     np.testing.assert_allclose(q.data, uninterrupted, rtol=1e-12)
 
 
-def test_state_dict_keys():
+def test_state_dict_has_pytorchs_layout():
     p1 = Tensor(np.ones(2), requires_grad=True)
     p2 = Tensor(np.ones(3), requires_grad=True)
     opt = SGD([{"params": [p1]}, {"params": [p2], "lr": 0.5}], lr=0.1, momentum=0.9)
     p2.grad = np.ones(3)
     opt.step()
     state = opt.state_dict()
-    np.testing.assert_array_equal(state["state.1.momentum_buffer"], np.ones(3))
-    assert "state.0.momentum_buffer" not in state
-    assert state["param_groups.0.lr"] == 0.1 and state["param_groups.1.lr"] == 0.5
-    np.testing.assert_array_equal(state["param_groups.1.params"], [1])
-    state["state.1.momentum_buffer"][:] = 7  # a copy: the optimizer is unaffected
+    assert list(state) == ["state", "param_groups"]
+    assert list(state["state"]) == [1] and list(state["state"][1]) == ["momentum_buffer"]
+    np.testing.assert_array_equal(state["state"][1]["momentum_buffer"], np.ones(3))
+    assert state["param_groups"] == [
+        {"lr": 0.1, "momentum": 0.9, "dampening": 0.0, "weight_decay": 0.0, "nesterov": False,
+         "params": [0]},
+        {"lr": 0.5, "momentum": 0.9, "dampening": 0.0, "weight_decay": 0.0, "nesterov": False,
+         "params": [1]}]
+    state["state"][1]["momentum_buffer"][:] = 7  # a copy: the optimizer is unaffected
     np.testing.assert_array_equal(opt.state[p2]["momentum_buffer"], 1)
+
+
+def test_load_state_dict_of_the_flat_layout_of_earlier_versions(tmp_path):
+    """What minidl wrote before checkpoints could nest: flat keys, numbers saved as 0-d arrays."""
+    p = Tensor(np.ones(2), requires_grad=True)
+    opt = Adam([p], lr=0.1)
+    flat = {"state.0.step": np.array(2), "state.0.exp_avg": np.full(2, 0.5),
+            "state.0.exp_avg_sq": np.full(2, 0.25), "param_groups.0.lr": np.array(0.01),
+            "param_groups.0.betas": np.array([0.8, 0.9]), "param_groups.0.eps": np.array(1e-8),
+            "param_groups.0.weight_decay": np.array(0.0),
+            "param_groups.0.amsgrad": np.array(False), "param_groups.0.params": np.array([0])}
+    np.savez(tmp_path / "old.npz", **flat)
+    opt.load_state_dict(minidl.load(tmp_path / "old.npz"))
+    assert opt.param_groups[0]["lr"] == 0.01 and opt.param_groups[0]["betas"] == (0.8, 0.9)
+    assert opt.state[p]["step"] == 2 and type(opt.state[p]["step"]) is int
+    np.testing.assert_array_equal(opt.state[p]["exp_avg_sq"], 0.25)
 
 
 def test_load_state_dict_rejects_mismatch_without_changing_anything():
@@ -176,6 +199,25 @@ def test_load_state_dict_rejects_mismatch_without_changing_anything():
         two.load_state_dict(state)
     with pytest.raises(ValueError, match="unexpected key"):
         opt.load_state_dict({"momentum": 1})
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"lr": float("nan")}, "SGD: lr must be a finite number, got nan"),
+    ({"momentum": -1.0}, "SGD: momentum must be >= 0"),
+    ({"foreach": None}, r"SGD.load_state_dict: unknown hyperparameter\(s\) \['foreach'\]"),
+])
+def test_load_state_dict_checks_saved_hyperparameters_before_changing_anything(bad, match):
+    p = Tensor(np.ones(2), requires_grad=True)
+    opt = SGD([p], lr=0.1, momentum=0.9)
+    p.grad = np.ones(2)
+    opt.step()
+    state = opt.state_dict()
+    state["param_groups"][0].update(bad)
+    state["state"][0]["momentum_buffer"][:] = 5.0
+    with pytest.raises(ValueError, match=match):
+        opt.load_state_dict(state)
+    assert opt.param_groups[0]["lr"] == 0.1 and opt.param_groups[0]["momentum"] == 0.9
+    np.testing.assert_array_equal(opt.state[p]["momentum_buffer"], 1.0)
 
 
 # ---- bad input -----------------------------------------------------------------------------
@@ -199,13 +241,33 @@ def p_():
     (lambda: Adam(p_(), eps=-1.0), r"Adam: eps must be >= 0"),
     (lambda: RMSprop(p_(), alpha=1.5), r"RMSprop: alpha must be <= 1,"),
     (lambda: RMSprop(p_(), momentum=-1), r"RMSprop: momentum must be >= 0"),
-    (lambda: SGD(p_(), lr="fast"), r"SGD: lr must be a number"),
+    (lambda: SGD(p_(), lr="fast"), r"SGD: lr must be a finite number, got 'fast'"),
+    (lambda: Adagrad(p_(), lr_decay=-0.1), r"Adagrad: lr_decay must be >= 0"),
+    (lambda: Adagrad(p_(), initial_accumulator_value=-1), r"Adagrad: initial_accumulator_value"),
+    (lambda: Adagrad(p_(), eps=float("inf")), r"Adagrad: eps must be a finite number, got inf"),
+    (lambda: Adadelta(p_(), rho=1.1), r"Adadelta: rho must be <= 1,"),
+    (lambda: Adadelta(p_(), weight_decay=-1), r"Adadelta: weight_decay must be >= 0"),
     (lambda: SGD([{"params": p_(), "lr": -2.0}], lr=0.1), r"SGD: lr must be >= 0, got -2.0"),
     (lambda: SGD([{"params": p_(), "momentun": 0.9}], lr=0.1), r"SGD: unknown hyperparameter"),
 ])
 def test_bad_hyperparameters_raise_clear_errors(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+ALL_OPTIMIZERS = [SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta]
+
+
+@pytest.mark.parametrize("optimizer", ALL_OPTIMIZERS)
+@pytest.mark.parametrize("lr, match", [(-1e-3, "must be >= 0, got -0.001"),
+                                       (float("nan"), "must be a finite number, got nan"),
+                                       (float("inf"), "must be a finite number, got inf"),
+                                       (-float("inf"), "must be a finite number, got -inf")])
+def test_every_optimizer_rejects_a_negative_or_non_finite_lr(optimizer, lr, match):
+    with pytest.raises(ValueError, match=f"^{optimizer.__name__}: lr {match}"):
+        optimizer(p_(), lr=lr)
+    with pytest.raises(ValueError, match=f"^{optimizer.__name__}: lr {match}"):
+        optimizer([{"params": p_(), "lr": lr}], lr=0.1)
 
 
 def test_bad_params_raise_clear_errors():
@@ -222,12 +284,39 @@ def test_bad_params_raise_clear_errors():
         SGD([Tensor(np.arange(3))], lr=0.1)
 
 
-def test_gradient_of_wrong_shape_is_reported():
-    p = Tensor(np.ones(3), requires_grad=True)
-    p.grad = np.ones(4)
-    with pytest.raises(ValueError, match=r"SGD: gradient of shape \(4,\)"):
-        SGD([p], lr=0.1).step()
-    np.testing.assert_array_equal(p.data, 1.0)
+@pytest.mark.parametrize("optimizer", ALL_OPTIMIZERS)
+@pytest.mark.parametrize("bad_grad, error, match", [
+    (np.ones(4), ValueError, r"the gradient of parameter 2 \(shape \(3,\)\) has shape \(4,\)"),
+    (np.ones((3, 1)), ValueError, r"the gradient of parameter 2 .* has shape \(3, 1\)"),
+    (np.ones(3, dtype=np.int64), TypeError,
+     r"the gradient of parameter 2 .* has dtype int64; expected floating"),
+    (np.array(["a", "b", "c"]), TypeError, r"the gradient of parameter 2 .* has dtype <U1"),
+    ([1.0, 2.0, 3.0], TypeError, r"the gradient of parameter 2 .* is a list; expected an ndarray"),
+])
+def test_every_gradient_is_checked_before_any_parameter_changes(optimizer, bad_grad, error,
+                                                                match):
+    params = [Tensor(np.ones(2), requires_grad=True), Tensor(np.ones(5), requires_grad=True),
+              Tensor(np.ones(3), requires_grad=True)]
+    opt = optimizer([{"params": params[:2]}, {"params": params[2:]}], lr=0.1)
+    for p in params[:2]:
+        p.grad = np.ones_like(p.data)
+    params[2].grad = bad_grad
+    with pytest.raises(error, match=f"^{optimizer.__name__}: {match}"):
+        opt.step()
+    for p in params:
+        np.testing.assert_array_equal(p.data, 1.0)
+        assert p._version == 0
+    assert opt.state == {}
+
+
+@pytest.mark.parametrize("optimizer", ALL_OPTIMIZERS)
+def test_each_update_bumps_the_version_counter(optimizer):
+    used, unused = Tensor(np.ones(2), requires_grad=True), Tensor(np.ones(2), requires_grad=True)
+    opt = optimizer([used, unused], lr=0.1)
+    for step in range(1, 4):
+        used.grad = np.ones(2)
+        opt.step()
+        assert used._version == step and unused._version == 0
 
 
 def test_repr_lists_groups():
@@ -240,6 +329,8 @@ def test_repr_lists_groups():
     lambda ps: Adam(ps, amsgrad=True, weight_decay=0.1),
     lambda ps: AdamW(ps),
     lambda ps: RMSprop(ps, centered=True, momentum=0.9, weight_decay=0.1),
+    lambda ps: Adagrad(ps, lr_decay=0.1, weight_decay=0.1, initial_accumulator_value=0.1),
+    lambda ps: Adadelta(ps, weight_decay=0.1),
 ])
 def test_float32_parameters_stay_float32(make_opt):
     p = Tensor(np.ones((2, 3), dtype=np.float32), requires_grad=True)
