@@ -459,7 +459,7 @@ assert unevenness["transposed conv, k4 s2"] == 1 and unevenness["nearest x2 + co
 # U-Net scored on a validation split of their own, never on the test set).
 # Each FCN gets one epoch (375 steps) and three seeds, and is scored on the test set
 # with the three measures of the paper's section 5 (`segmentation_scores` in
-# `minidl/vision/metrics.py`), over one confusion matrix of all test pixels:
+# `minidl/vision/metrics/segmentation.py`), over one confusion matrix of all test pixels:
 # pixel accuracy, mean class accuracy, mean IoU.
 
 # %%

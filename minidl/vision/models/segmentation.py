@@ -21,7 +21,7 @@ network outputs logits [N, K, H, W] and is trained with a per-pixel loss
   resolution the encoder's features *concatenated* to the decoder's.
 - ``segmentation_arrays``, ``train_segmentation``, ``evaluate_segmentation``,
   ``predict_segmentation``: data in, trained model and scores (pixel accuracy,
-  mean class accuracy, mean IoU; ``minidl/vision/metrics.py``) out.
+  mean class accuracy, mean IoU; ``minidl/vision/metrics/segmentation.py``) out.
 """
 
 from __future__ import annotations
