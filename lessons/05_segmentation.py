@@ -30,7 +30,24 @@ instance and panoptic labels of one image.
 test set; the FCN with skips beats the coarse FCN. Full run: under 5 minutes
 on a 2-core laptop.
 
-*Measured: to be filled in by the full run.*
+*Measured (full run, seed 0: `python lessons/05_segmentation.py`): U-Net
+(five epochs) test mean IoU 0.869, pixel accuracy 0.978, mean class accuracy
+0.918. FCN after one epoch, mean of 3 seeds, mean IoU: FCN-16s (no skip)
+0.190, FCN-8s 0.276, FCN-4s 0.356, every seed of FCN-4s above every seed of
+FCN-16s. The coarse net is worst where expected, on boundary pixels and
+small objects, but the two skips raise every part by about as much (seed 0,
+FCN-16s -> FCN-4s: boundary pixels 0.489 -> 0.559, other pixels
+0.840 -> 0.902; share of their pixels found, smaller half of the objects
+0.005 -> 0.250, larger half 0.132 -> 0.378). FCN-4s with the U-Net's five
+epochs: 0.672. Convolutionized, the crop classifier labels
+all 2,401 windows of a 96 x 96 image in one pass with 18x fewer multiply-adds
+than the sliding window. Multilabel targets: independent sigmoids find both
+labels on 72% of the two-label pixels, softmax on none. Dilations
+(1, 2, 4, 8, 1) against none, 9,893 parameters each: receptive field 33 vs 11
+pixels (computed = measured), mean IoU 0.315 vs 0.266. CPU time of the whole
+run 268 s (user + sys, one BLAS thread: about the wall time on an idle
+2-core laptop); wall time 15.6 minutes on a machine shared with other jobs
+(load about 12). Quick run: 10 s of CPU.*
 
 Run: `python lessons/05_segmentation.py [--quick] [--seed S] [--out DIR]`
 """
@@ -519,7 +536,8 @@ print(f"  {fcn_timer.seconds:.0f} s for {3 * len(SEEDS)} runs")
 # and small objects. For each variant (seed 0's model): accuracy on boundary
 # pixels and on the other pixels, and the share of each object's pixels
 # labelled with its class, for the smaller and the larger half of the test
-# objects.
+# objects. The last row, the gain from no skip to two skips, says whether
+# the skips help *more* at boundaries and on small objects than elsewhere.
 
 # %%
 def boundary_pixels(labels):
@@ -561,6 +579,9 @@ print(f"{at_boundary.mean():.1%} of the test pixels are boundary pixels; objects
 print(f"{'':>8} " + " ".join(f"{k:>14}" for k in next(iter(detail.values()))))
 for name, values in detail.items():
     print(f"{name:>8} " + " ".join(f"{v:14.3f}" for v in values.values()))
+coarse_detail, fine_detail = list(detail.values())[0], list(detail.values())[-1]
+print(f"{'gain':>8} " + " ".join(f"{fine_detail[k] - coarse_detail[k]:+14.3f}"
+                                  for k in coarse_detail))
 
 fig, axes = plt.subplots(4, 6, figsize=(13, 9))
 for k in range(6):
