@@ -45,9 +45,10 @@ than the sliding window. Multilabel targets: independent sigmoids find both
 labels on 72% of the two-label pixels, softmax on none. Dilations
 (1, 2, 4, 8, 1) against none, 9,893 parameters each: receptive field 33 vs 11
 pixels (computed = measured), mean IoU 0.315 vs 0.266. CPU time of the whole
-run 268 s (user + sys, one BLAS thread: about the wall time on an idle
-2-core laptop); wall time 15.6 minutes on a machine shared with other jobs
-(load about 12). Quick run: 10 s of CPU.*
+run 268 s and 281 s in two runs with equal figures (user + sys, one BLAS
+thread: about the wall time on an idle 2-core laptop); wall time 16 and 20
+minutes on a machine shared with other jobs (load 12 and more). Quick run:
+10 s of CPU.*
 
 Run: `python lessons/05_segmentation.py [--quick] [--seed S] [--out DIR]`
 """
