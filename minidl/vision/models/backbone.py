@@ -24,8 +24,9 @@ from __future__ import annotations
 from minidl.nn.activation import ReLU
 from minidl.nn.containers import ModuleList, Sequential
 from minidl.nn.conv import Conv2d
+from minidl.nn.linear import Identity
 from minidl.nn.module import Module
-from minidl.nn.norm import BatchNorm2d, GroupNorm
+from minidl.nn.norm import BatchNorm2d, GroupNorm, InstanceNorm2d
 from minidl.ops.upsample import interpolate
 
 NORMS = ("batch", "group", "none")
@@ -64,6 +65,9 @@ class Backbone(Module):
         widths: output channels of each stage; stage s has stride 2^(s+1).
         depth: conv blocks per stage (the first one strided).
         norm: "batch", "group" or "none".
+        standardize_input: start with ``InstanceNorm2d(in_channels)`` (no affine): each
+            image's channels shifted to mean 0 and scaled to variance 1, so the network
+            does not have to learn first that an object's colour says nothing about it.
 
     Shapes: ``forward(x)``: [N, in_channels, H, W] -> [N, widths[-1], H / 2^S, W / 2^S];
     ``features(x)``: the list of every stage's map, finest first.
@@ -71,12 +75,13 @@ class Backbone(Module):
     """
 
     def __init__(self, in_channels: int = 3, widths=(16, 32, 64, 128), depth: int = 2,
-                 norm: str = "batch"):
+                 norm: str = "batch", standardize_input: bool = False):
         super().__init__()
         if not widths or depth < 1:
             raise ValueError(f"Backbone: need at least one stage and depth >= 1, got "
                              f"widths={widths!r}, depth={depth!r}")
         stages, channels = [], in_channels
+        self.standardize = InstanceNorm2d(in_channels) if standardize_input else Identity()
         for width in widths:
             blocks = [conv_norm_relu(channels, width, 2, norm)]
             blocks += [conv_norm_relu(width, width, 1, norm) for _ in range(depth - 1)]
@@ -89,16 +94,14 @@ class Backbone(Module):
 
     def features(self, x) -> list:
         """Every stage's output, finest (stride 2) first."""
-        maps = []
+        maps, x = [], self.standardize(x)
         for stage in self.stages:
             x = stage(x)
             maps.append(x)
         return maps
 
     def forward(self, x):
-        for stage in self.stages:
-            x = stage(x)
-        return x
+        return self.features(x)[-1]
 
 
 class FPN(Module):

@@ -33,6 +33,19 @@ def test_conv_norm_relu_has_no_bias_before_a_norm_and_keeps_the_size():
     assert (block(image()).data >= 0).all()
 
 
+def test_standardized_input_ignores_each_images_colour_offset_and_contrast():
+    minidl.manual_seed(0)
+    net = Backbone(widths=(4, 8), depth=1, standardize_input=True).eval()
+    x = image(size=16).data
+    rng = np.random.default_rng(1)
+    recoloured = x * rng.uniform(0.5, 2, (2, 3, 1, 1)) + rng.uniform(-1, 1, (2, 3, 1, 1))
+    np.testing.assert_allclose(net(Tensor(recoloured.astype(np.float32))).data,
+                               net(Tensor(x)).data, atol=1e-4)
+    plain = Backbone(widths=(4, 8), depth=1).eval()
+    assert isinstance(plain.standardize, nn.Identity) and not plain.state_dict().keys() - \
+        net.state_dict().keys()
+
+
 def test_norm_layer_group_count_divides_the_channels():
     assert norm_layer("group", 24).num_groups == 8
     assert norm_layer("group", 6).num_groups == 2
