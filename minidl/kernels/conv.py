@@ -31,12 +31,9 @@ Why the loops look as they do:
 * the innermost index is cast to ``np.uint64``: numba then knows it is not
   negative and drops the negative-index wrap-around check, which otherwise
   blocks vectorization;
-* the outer loop is a ``prange``, shared out among numba's threads, over work
-  that no other iteration writes: im2col over the rows of ``cols`` (one row is
-  one (channel, tap)), col2im over the (image, channel) planes of ``x`` (every
-  entry a plane receives comes from that channel's rows, so no two threads ever
-  add into the same pixel). The op calls them on a few images at a time between
-  BLAS calls so ``cols`` stays in cache.
+* the outer loop is a ``prange`` (numba's threads share it) whose iterations write
+  disjoint outputs: im2col's rows of ``cols``, col2im's (image, channel) planes of x
+  (a plane only receives its own channel's rows: no two threads add into one pixel).
 """
 
 from __future__ import annotations
