@@ -26,7 +26,8 @@ def main(argv=None) -> None:
                         help="with --vs-torch: only the rows whose name contains TEXT "
                              "('memory', 'lesson' for those tables)")
     parser.add_argument("--threads", type=int, default=2,
-                        help="with --vs-torch: threads for PyTorch and NumPy's BLAS (default 2)")
+                        help="with --vs-torch: threads for PyTorch, NumPy's BLAS and numba "
+                             "(default 2)")
     parser.add_argument("--markdown", action="store_true",
                         help="with --vs-torch: also print the table as Markdown (for README)")
     args = parser.parse_args(argv)

@@ -5,8 +5,8 @@ in PyTorch (CPU, float32), and one step of each (forward + backward; a training
 step where it says so) is timed in alternation: minidl, PyTorch, minidl, ... so
 that a busy machine slows both alike. A row prints the median of each and their
 ratio; absolute times on a shared machine drift by 2x from day to day, ratios
-measured in one run much less. Both sides use 2 threads (OpenBLAS's and
-PyTorch's intra-op pool).
+measured in one run much less. Both sides use 2 threads (OpenBLAS's and numba's
+for minidl, PyTorch's intra-op pool).
 
 The table ends with the geometric mean of the ratios, the peak memory of one
 conv C forward + backward (minidl/bench/memory.py), and one training epoch of
@@ -32,6 +32,8 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
+
+from minidl.utils.jit import load_numba
 
 GOAL = 1.3  # every row: minidl / PyTorch <= 1.3
 GEOMEAN_GOAL = 1.0
@@ -450,17 +452,20 @@ class MachineLoad:
 def run(quick: bool = False, only=None, as_markdown: bool = False, threads: int = 2) -> None:
     """Print the side-by-side tables (``only``: a substring choosing some rows;
     ``as_markdown``: also print them as one Markdown table at the end; ``threads``: for
-    PyTorch and for NumPy's BLAS, 2 by default as in the goals)."""
+    PyTorch, NumPy's BLAS and numba's kernels, 2 by default as in the goals)."""
     from minidl.bench import lesson02, memory
     from minidl.bench._timing import matmul_gflops
 
     torch = import_torch(threads)
     blas = blas_threads(threads)
+    numba = load_numba()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     load = MachineLoad()
     repeat = 3 if quick else 11
     gflops = matmul_gflops(repeat=3)
     print(f"minidl vs PyTorch {torch.__version__} (CPU), float32; threads: PyTorch "
-          f"{torch.get_num_threads()}, NumPy's BLAS {blas or '?'}, numba 1 (serial kernels); "
+          f"{torch.get_num_threads()}, NumPy's BLAS {blas or '?'}, "
+          f"numba {numba.get_num_threads()}; "
           f"NumPy {np.__version__}; matmul 1024^3 at {gflops:.0f} GFLOP/s here")
     print("ratio = minidl time / PyTorch time, medians of interleaved runs "
           f"({repeat} each); lower is better")

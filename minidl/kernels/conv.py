@@ -31,16 +31,16 @@ Why the loops look as they do:
 * the innermost index is cast to ``np.uint64``: numba then knows it is not
   negative and drops the negative-index wrap-around check, which otherwise
   blocks vectorization;
-* the loops are serial. The op calls them on a few images at a time between
-  BLAS calls so ``cols`` stays in cache; numba threads next to BLAS's threads
-  compete for the same 2 cores (``python -m minidl.bench`` has the timings).
+* the outer loop is a ``prange`` (numba's threads share it) whose iterations write
+  disjoint outputs: im2col's rows of ``cols``, col2im's (image, channel) planes of x
+  (a plane only receives its own channel's rows: no two threads add into one pixel).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from minidl.utils.jit import njit
+from minidl.utils.jit import njit, prange
 
 
 @njit
@@ -51,7 +51,7 @@ def valid_range(n_out, stride, offset, n_in):
     return lo, max(lo, hi)
 
 
-@njit
+@njit(parallel=True)
 def im2col(x, window, cols):
     """cols[(c*kh + i)*kw + j, n, oy, ox] = x[n, c, oy*s_h - p_h + i*d_h, ox*s_w - p_w + j*d_w].
 
@@ -61,29 +61,27 @@ def im2col(x, window, cols):
     kh, kw, sh, sw, ph, pw, dh, dw = window
     N, C, H, W = x.shape
     out_h, out_w = cols.shape[2], cols.shape[3]
-    for c in range(C):
-        for i in range(kh):
-            for j in range(kw):
-                row = (c * kh + i) * kw + j
-                offset = j * dw - pw
-                lo, hi = valid_range(out_w, sw, offset, W)
-                for n in range(N):
-                    for oy in range(out_h):
-                        iy = oy * sh - ph + i * dh
-                        if iy < 0 or iy >= H:  # the whole row is padding
-                            start, stop = out_w, out_w
-                        else:
-                            start, stop = lo, hi
-                        for ox in range(start):
-                            cols[row, n, oy, np.uint64(ox)] = 0
-                        for ox in range(start, stop):
-                            ix = np.uint64(ox * sw + offset)
-                            cols[row, n, oy, np.uint64(ox)] = x[n, c, iy, ix]
-                        for ox in range(stop, out_w):
-                            cols[row, n, oy, np.uint64(ox)] = 0
+    for row in prange(C * kh * kw):  # parallel: iteration ``row`` writes only cols[row]
+        c, i, j = row // (kh * kw), row // kw % kh, row % kw
+        offset = j * dw - pw
+        lo, hi = valid_range(out_w, sw, offset, W)
+        for n in range(N):
+            for oy in range(out_h):
+                iy = oy * sh - ph + i * dh
+                if iy < 0 or iy >= H:  # the whole row is padding
+                    start, stop = out_w, out_w
+                else:
+                    start, stop = lo, hi
+                for ox in range(start):
+                    cols[row, n, oy, np.uint64(ox)] = 0
+                for ox in range(start, stop):
+                    ix = np.uint64(ox * sw + offset)
+                    cols[row, n, oy, np.uint64(ox)] = x[n, c, iy, ix]
+                for ox in range(stop, out_w):
+                    cols[row, n, oy, np.uint64(ox)] = 0
 
 
-@njit
+@njit(parallel=True)
 def col2im(cols, window, x):
     """The adjoint of im2col: x[n, c, iy, ix] += cols[(c*kh + i)*kw + j, n, oy, ox] for every
     (i, j, oy, ox) that reads pixel (iy, ix). Entries that fall in the padding are dropped.
@@ -93,20 +91,20 @@ def col2im(cols, window, x):
     kh, kw, sh, sw, ph, pw, dh, dw = window
     N, C, H, W = x.shape
     out_h, out_w = cols.shape[2], cols.shape[3]
-    for n in range(N):
-        for c in range(C):
-            for i in range(kh):
-                for j in range(kw):
-                    row = (c * kh + i) * kw + j
-                    offset = j * dw - pw
-                    lo, hi = valid_range(out_w, sw, offset, W)
-                    for oy in range(out_h):
-                        iy = oy * sh - ph + i * dh
-                        if iy < 0 or iy >= H:
-                            continue
-                        for ox in range(lo, hi):
-                            ix = np.uint64(ox * sw + offset)
-                            x[n, c, iy, ix] += cols[row, n, oy, np.uint64(ox)]
+    for plane in prange(N * C):  # parallel: iteration ``plane`` adds only into x[n, c]
+        n, c = plane // C, plane % C
+        for i in range(kh):
+            for j in range(kw):
+                row = (c * kh + i) * kw + j
+                offset = j * dw - pw
+                lo, hi = valid_range(out_w, sw, offset, W)
+                for oy in range(out_h):
+                    iy = oy * sh - ph + i * dh
+                    if iy < 0 or iy >= H:
+                        continue
+                    for ox in range(lo, hi):
+                        ix = np.uint64(ox * sw + offset)
+                        x[n, c, iy, ix] += cols[row, n, oy, np.uint64(ox)]
 
 
 # ---- plain-NumPy twins (the tests hold the kernels against these) -----------

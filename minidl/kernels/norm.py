@@ -17,7 +17,9 @@ Without it every add waits for the previous one, one element at a time.
 
 Group norm standardizes each (sample n, group k) block of C/G channels x M positions,
 a few kilobytes that stay in the L1/L2 cache. So each kernel does all its passes over
-one block before it moves to the next, and x (and g) are read from memory once:
+one block before it moves to the next, and x (and g) are read from memory once. The
+blocks are independent, so the two group norm kernels share them out among numba's
+threads (``prange``; each block is written by one thread):
 
     group_norm_forward:   mu, s = mean and sqrt(var + eps) of block (n, k);
                           out = w[c] (x - mu) / s + b[c]
@@ -29,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from minidl.utils.jit import njit
+from minidl.utils.jit import njit, prange
 
 SUMS = {"reassoc", "contract"}  # fastmath flags for long reductions (see above)
 
@@ -99,7 +101,7 @@ def channel_affine2(g, x, a, b, d, out):
                 out[n, c, m] = ac * g[n, c, m] + bc * x[n, c, m] + dc
 
 
-@njit(fastmath=SUMS)
+@njit(parallel=True, fastmath=SUMS)
 def group_norm_forward(x, weight, bias, eps, out, mean, invstd):
     """Group norm of each block x[n, k] (C/G channels x M positions), then the affine map:
 
@@ -110,29 +112,30 @@ def group_norm_forward(x, weight, bias, eps, out, mean, invstd):
     """
     N, G, Cg, M = x.shape
     count = Cg * M
-    for n in range(N):
-        for k in range(G):
-            total = 0.0
-            for c in range(Cg):
-                for m in range(M):
-                    total += x[n, k, c, m]
-            mu = total / count
-            squares = 0.0
-            for c in range(Cg):
-                for m in range(M):
-                    d = x[n, k, c, m] - mu
-                    squares += d * d
-            inv = 1.0 / np.sqrt(squares / count + eps)
-            mean[n, k] = mu
-            invstd[n, k] = inv
-            for c in range(Cg):
-                scale = weight[k, c] * inv
-                shift = bias[k, c] - mu * scale
-                for m in range(M):
-                    out[n, k, c, m] = scale * x[n, k, c, m] + shift
+    # Parallel over the blocks: block (n, k) writes only out[n, k], mean[n, k], invstd[n, k].
+    for block in prange(N * G):
+        n, k = block // G, block % G
+        total = 0.0
+        for c in range(Cg):
+            for m in range(M):
+                total += x[n, k, c, m]
+        mu = total / count
+        squares = 0.0
+        for c in range(Cg):
+            for m in range(M):
+                d = x[n, k, c, m] - mu
+                squares += d * d
+        inv = 1.0 / np.sqrt(squares / count + eps)
+        mean[n, k] = mu
+        invstd[n, k] = inv
+        for c in range(Cg):
+            scale = weight[k, c] * inv
+            shift = bias[k, c] - mu * scale
+            for m in range(M):
+                out[n, k, c, m] = scale * x[n, k, c, m] + shift
 
 
-@njit(fastmath=SUMS)
+@njit(parallel=True, fastmath=SUMS)
 def group_norm_backward(g, x, weight, mean, invstd, dx, sum_g, sum_gxhat, input_grad):
     """Group norm's backward over each block (n, k), with xhat = (x - mu) invstd:
 
@@ -145,21 +148,21 @@ def group_norm_backward(g, x, weight, mean, invstd, dx, sum_g, sum_gxhat, input_
     """
     N, G, Cg, M = x.shape
     count = Cg * M
-    for n in range(N):
-        for k in range(G):
-            mu, inv = mean[n, k], invstd[n, k]
-            total_wg, total_wgx = 0.0, 0.0
-            for c in range(Cg):
-                sg, sgx = 0.0, 0.0
-                for m in range(M):
-                    sg += g[n, k, c, m]
-                    sgx += g[n, k, c, m] * (x[n, k, c, m] - mu)
-                sum_g[n, k, c] = sg
-                sum_gxhat[n, k, c] = sgx * inv
-                total_wg += weight[k, c] * sg
-                total_wgx += weight[k, c] * sgx * inv
-            if not input_grad:
-                continue
+    # Parallel over the blocks: block (n, k) writes only sum_g[n, k], sum_gxhat[n, k], dx[n, k].
+    for block in prange(N * G):
+        n, k = block // G, block % G
+        mu, inv = mean[n, k], invstd[n, k]
+        total_wg, total_wgx = 0.0, 0.0
+        for c in range(Cg):
+            sg, sgx = 0.0, 0.0
+            for m in range(M):
+                sg += g[n, k, c, m]
+                sgx += g[n, k, c, m] * (x[n, k, c, m] - mu)
+            sum_g[n, k, c] = sg
+            sum_gxhat[n, k, c] = sgx * inv
+            total_wg += weight[k, c] * sg
+            total_wgx += weight[k, c] * sgx * inv
+        if input_grad:
             mean_wg, mean_wgx = total_wg / count, total_wgx / count
             # dx = a g + b x + d, the formula above with xhat expanded
             b = -inv * inv * mean_wgx

@@ -22,21 +22,22 @@ Max pooling (with padding, dilation, ceil_mode), adaptive max pooling, average
 pooling (count_include_pad, divisor_override), adaptive average pooling, and
 nearest / bilinear interpolation are these kernels with different tables.
 
-The loops are serial. A ``prange`` over the batch would be free of write races
-(each image is written by one thread; a prange over output pixels would not be,
-since the scatter-adds of neighbouring windows hit the same input pixel), but on
-2 cores numba's threads compete with OpenBLAS's, which spin for a while after each
-matrix product (``python -m minidl.bench --vs-torch`` times the pools in a network).
+The two max-pooling kernels are a ``prange`` over the (image, channel) planes,
+shared out among numba's threads: a plane is read and written by one thread only,
+so there are no write races. (A prange over output pixels would have them: the
+scatter-adds of overlapping windows hit the same input pixel.) The weighted sums
+stay serial: each plane needs a scratch row buffer, and they are not hot enough to
+pay for one per thread.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from minidl.utils.jit import njit
+from minidl.utils.jit import njit, prange
 
 
-@njit
+@njit(parallel=True)
 def window_max(x, index_h, count_h, index_w, count_w, out, argmax):
     """out[n, c, oy, ox] = max_{a < count_h[oy], b < count_w[ox]} x[n, c, index_h[oy, a],
     index_w[ox, b]]; argmax[n, c, oy, ox] = iy * W + ix of the first maximum (a NaN wins,
@@ -52,45 +53,45 @@ def window_max(x, index_h, count_h, index_w, count_w, out, argmax):
     """
     N, C, H, W = x.shape
     out_h, out_w = out.shape[2], out.shape[3]
-    for n in range(N):
-        for c in range(C):
-            plane = x[n, c]
-            for oy in range(out_h):
-                for ox in range(out_w):
-                    iy, ix = index_h[oy, 0], index_w[ox, 0]
-                    best, best_index = plane[iy, ix], iy * W + ix
-                    saw_nan = False
+    for nc in prange(N * C):  # parallel: iteration nc writes only out[n, c], argmax[n, c]
+        n, c = nc // C, nc % C
+        plane = x[n, c]
+        for oy in range(out_h):
+            for ox in range(out_w):
+                iy, ix = index_h[oy, 0], index_w[ox, 0]
+                best, best_index = plane[iy, ix], iy * W + ix
+                saw_nan = False
+                for a in range(count_h[oy]):
+                    iy = index_h[oy, a]
+                    for b in range(count_w[ox]):
+                        ix = index_w[ox, b]
+                        value = plane[iy, ix]
+                        bigger = value > best
+                        best = value if bigger else best
+                        best_index = iy * W + ix if bigger else best_index
+                        saw_nan |= value != value
+                if saw_nan:  # the last NaN of the window wins
                     for a in range(count_h[oy]):
                         iy = index_h[oy, a]
                         for b in range(count_w[ox]):
                             ix = index_w[ox, b]
-                            value = plane[iy, ix]
-                            bigger = value > best
-                            best = value if bigger else best
-                            best_index = iy * W + ix if bigger else best_index
-                            saw_nan |= value != value
-                    if saw_nan:  # the last NaN of the window wins
-                        for a in range(count_h[oy]):
-                            iy = index_h[oy, a]
-                            for b in range(count_w[ox]):
-                                ix = index_w[ox, b]
-                                if np.isnan(plane[iy, ix]):
-                                    best, best_index = plane[iy, ix], iy * W + ix
-                    out[n, c, oy, ox] = best
-                    argmax[n, c, oy, ox] = best_index
+                            if np.isnan(plane[iy, ix]):
+                                best, best_index = plane[iy, ix], iy * W + ix
+                out[n, c, oy, ox] = best
+                argmax[n, c, oy, ox] = best_index
 
 
-@njit
+@njit(parallel=True)
 def scatter_add_planes(grad, index, dx):
     """dx[n, c, index[n, c, k]] += grad[n, c, k]: each gradient goes back to the pixel it came from.
 
     grad, index: [N, C, K];  dx: [N, C, H*W] (accumulated into).
     """
     N, C, K = grad.shape
-    for n in range(N):
-        for c in range(C):
-            for k in range(K):
-                dx[n, c, index[n, c, k]] += grad[n, c, k]
+    for nc in prange(N * C):  # parallel: iteration nc adds only into its own plane dx[n, c]
+        n, c = nc // C, nc % C
+        for k in range(K):
+            dx[n, c, index[n, c, k]] += grad[n, c, k]
 
 
 @njit

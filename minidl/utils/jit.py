@@ -33,6 +33,14 @@ link) that you own and that neither your group nor others can write. If no
 folder passes, kernels are compiled without a cache (slower starts, same
 results) and one RuntimeWarning says why. A ``NUMBA_CACHE_DIR`` you set
 yourself is used as it is.
+
+Threads: a ``parallel=True`` kernel shares its ``prange`` loop out among numba's
+OpenMP threads. By default an OpenMP thread keeps a core busy waiting for the next
+loop for a while after each one; minidl's kernels alternate with OpenBLAS's matrix
+products, which need both cores right then, and on a machine running other programs
+a busy-waiting thread takes a core that a working one needed. So before numba is
+imported we set ``OMP_WAIT_POLICY=PASSIVE`` (idle threads sleep) unless you set it
+yourself. It applies to each OpenMP runtime loaded after that point in the process.
 """
 
 from __future__ import annotations
@@ -124,6 +132,7 @@ def load_numba():
                 _cache = False
             elif folder != package / "__pycache__":
                 os.environ["NUMBA_CACHE_DIR"] = str(folder)
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see "Threads" above
         import numba
 
         _numba = numba

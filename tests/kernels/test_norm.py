@@ -41,7 +41,7 @@ def test_norm_kernels_equal_their_twins(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("shape", [(2, 3, 2, 5), (1, 1, 4, 1), (0, 2, 2, 3)])
+@pytest.mark.parametrize("shape", [(2, 3, 2, 5), (3, 5, 2, 7), (1, 1, 4, 1), (0, 2, 2, 3)])
 def test_group_norm_kernels_equal_their_twins(dtype, shape):
     N, G, Cg, M = shape
     x = (RNG.standard_normal(shape) * 3 + 2).astype(dtype)

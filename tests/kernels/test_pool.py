@@ -44,10 +44,13 @@ def test_window_max_equals_its_twin(taps):
     assert np.isnan(out).any()
 
 
-def test_scatter_add_planes_equals_its_twin():
-    grad = RNG.standard_normal((2, 3, 6))
-    index = RNG.integers(0, 4, (2, 3, 6))  # repeated indices must add up
-    dx = np.zeros((2, 3, 5))
+@pytest.mark.parametrize("shape", [(2, 3, 6), (5, 7, 40)])
+def test_scatter_add_planes_equals_its_twin(shape):
+    """Repeated indices must add up; with many planes (shared out among numba's threads,
+    an odd number of them) every plane still gets exactly its own gradients."""
+    grad = RNG.standard_normal(shape)
+    index = RNG.integers(0, 4, shape)
+    dx = np.zeros(shape[:2] + (5,))
     kpool.scatter_add_planes(grad, index, dx)
     np.testing.assert_allclose(dx, kpool.scatter_add_planes_reference(grad, index, 5))
 

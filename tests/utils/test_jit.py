@@ -164,6 +164,30 @@ def test_load_numba_sets_the_cache_dir_before_importing_numba(tmp_path):
     assert out.stdout.strip() == str(tmp_path / "minidl" / "numba")
 
 
+@pytest.mark.parametrize("policy", [None, "ACTIVE"])
+def test_numba_threads_wait_passively_unless_the_user_chose(policy):
+    """In a fresh interpreter (OpenMP reads OMP_WAIT_POLICY when it loads): load_numba asks
+    for sleeping idle threads before numba is imported; a policy the user set stays."""
+    code = (
+        "import os, sys, numpy as np\n"
+        "import minidl.utils.jit as jit\n"
+        "assert 'numba' not in sys.modules\n"
+        "jit.load_numba()\n"
+        "from minidl.kernels import norm\n"
+        "x = np.ones((2, 3, 1, 4)); w = np.ones((3, 1))\n"
+        "norm.group_norm_forward(x, w, w, 1e-5, np.empty_like(x), np.empty((2, 3)),\n"
+        "                        np.empty((2, 3)))\n"  # a parallel kernel runs
+        "print(os.environ['OMP_WAIT_POLICY'])\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if policy is not None:
+        env["OMP_WAIT_POLICY"] = policy
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == (policy or "PASSIVE")
+
+
 def test_kernels_compile_lazily_and_keep_the_python_loop():
     from minidl.kernels import conv
 
