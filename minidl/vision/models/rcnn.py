@@ -280,7 +280,7 @@ class MaskRCNN(FasterRCNN):
 
 class KeypointRCNN(FasterRCNN):
     """Keypoint R-CNN: Faster R-CNN plus a keypoint head (14 x 14 RoIAlign features, one
-    28 x 28 heatmap per keypoint, a softmax over positions).
+    56 x 56 heatmap per keypoint, a softmax over positions).
 
     Args: as ``FasterRCNN`` (num_classes default 2: background and person), plus
         num_keypoints (14 for the stick figures) and keypoint_pool_size (14).

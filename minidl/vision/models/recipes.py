@@ -107,10 +107,10 @@ def fast_rcnn_recipe(train_set, epochs: int = 8, seed: int = 0, batch_size: int 
 
 
 def faster_rcnn_recipe(train_set, epochs: int = 8, seed: int = 0, batch_size: int = 8,
-                       lr: float = 1e-3, **options) -> TrainedDetector:
+                       lr: float = 1e-3, widths=(16, 32, 64), **options) -> TrainedDetector:
     """Faster R-CNN (RPN + box head trained together); ``options`` go to ``FasterRCNN``."""
     _seeded(seed)
-    model = FasterRCNN(small_backbone(), train_set.num_classes + 1, **options)
+    model = FasterRCNN(small_backbone(widths), train_set.num_classes + 1, **options)
     return train_recipe("Faster R-CNN", model, train_set, train_set.num_classes, epochs, seed,
                         batch_size, lr)
 

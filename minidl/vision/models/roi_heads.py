@@ -34,6 +34,7 @@ from minidl.nn.conv import Conv2d, ConvTranspose2d
 from minidl.nn.linear import Linear
 from minidl.nn.module import Module
 from minidl.ops.roi import convert_boxes_to_roi_format, roi_align, roi_pool
+from minidl.ops.upsample import interpolate
 from minidl.vision.box_coder import BoxCoder
 from minidl.vision.boxes import box_iou, clip_boxes_to_image, remove_small_boxes
 from minidl.vision.loss import (
@@ -330,13 +331,13 @@ def paste_masks_in_image(masks: np.ndarray, boxes: np.ndarray, image_shape) -> n
 
 # ---- the keypoint head -------------------------------------------------------------
 class KeypointHead(Module):
-    """Mask R-CNN's keypoint branch (section 5; the paper: 8 convs of 512, then a deconv
-    and a 2x bilinear up-sampling to 56 x 56):
+    """Mask R-CNN's keypoint branch (section 5: 8 convs of 512 on 14 x 14 RoIs, a deconv and
+    a 2x bilinear up-sampling to 56 x 56; torchvision's order):
 
         [R, C, m, m] -> (conv3x3 -> ReLU) x len(layers) -> deconv 4x4 stride 2
-                     -> keypoint logits [R, num_keypoints, 2m, 2m]
+                     -> bilinear x2 -> keypoint logits [R, num_keypoints, 4m, 4m]
 
-    Each of the K maps is trained as a softmax over its (2m)^2 positions with a
+    Each of the K maps is trained as a softmax over its (4m)^2 positions with a
     one-hot target at the keypoint (``keypointrcnn_loss``).
     """
 
@@ -351,7 +352,8 @@ class KeypointHead(Module):
         self.num_keypoints = num_keypoints
 
     def forward(self, x):
-        return self.keypoint_logits(self.fcn(x))
+        return interpolate(self.keypoint_logits(self.fcn(x)), scale_factor=2, mode="bilinear",
+                           align_corners=False)
 
 
 def heatmaps_to_keypoints(heatmaps: np.ndarray, rois: np.ndarray):

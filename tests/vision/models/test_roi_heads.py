@@ -186,7 +186,7 @@ def test_heads_shapes():
     assert tuple(MaskHead(4, num_classes=5, layers=(6,))(x).shape) == (3, 5, 14, 14)
     mlp = MLPMaskHead(4, 7, num_classes=5, mask_size=14, hidden=8)
     assert tuple(mlp(x).shape) == (3, 5, 14, 14)
-    assert tuple(KeypointHead(4, num_keypoints=14, layers=(6, 6))(x).shape) == (3, 14, 14, 14)
+    assert tuple(KeypointHead(4, num_keypoints=14, layers=(6, 6))(x).shape) == (3, 14, 28, 28)
 
 
 def test_heatmaps_to_keypoints_reads_the_best_cell_centre():
