@@ -61,7 +61,7 @@ class FeatureRoIPool(Module):
     ``mode="align"``: ``roi_align`` (bilinear, Mask R-CNN). Both in ``minidl/ops/roi.py``.
     """
 
-    def __init__(self, output_size, mode: str = "align", sampling_ratio: int = 2,
+    def __init__(self, output_size, mode: str = "align", sampling_ratio: int = -1,
                  aligned: bool = False):
         super().__init__()
         if mode not in ("pool", "align"):
