@@ -223,6 +223,16 @@ def postprocess_detections(class_logits: np.ndarray, box_regression: np.ndarray,
 
 
 # ---- the mask head -----------------------------------------------------------------
+def conv_relu_stack(in_channels: int, layers) -> tuple[Sequential, int]:
+    """(conv3x3 -> ReLU) for each width in ``layers`` (the mask and keypoint heads' FCN);
+    returns the stack and its output channels."""
+    blocks, channels = [], in_channels
+    for width in layers:
+        blocks += [Conv2d(channels, width, 3, padding=1), ReLU()]
+        channels = width
+    return Sequential(*blocks), channels
+
+
 class MaskHead(Module):
     """Mask R-CNN's mask branch as a small FCN (Figure 4, right, with fewer layers):
 
@@ -236,11 +246,7 @@ class MaskHead(Module):
 
     def __init__(self, in_channels: int, num_classes: int, layers=(64, 64)):
         super().__init__()
-        blocks, channels = [], in_channels
-        for width in layers:
-            blocks += [Conv2d(channels, width, 3, padding=1), ReLU()]
-            channels = width
-        self.fcn = Sequential(*blocks)
+        self.fcn, channels = conv_relu_stack(in_channels, layers)
         self.upsample = ConvTranspose2d(channels, channels, 2, stride=2)
         self.mask_logits = Conv2d(channels, num_classes, 1)
 
@@ -343,11 +349,7 @@ class KeypointHead(Module):
 
     def __init__(self, in_channels: int, num_keypoints: int, layers=(64, 64, 64, 64)):
         super().__init__()
-        blocks, channels = [], in_channels
-        for width in layers:
-            blocks += [Conv2d(channels, width, 3, padding=1), ReLU()]
-            channels = width
-        self.fcn = Sequential(*blocks)
+        self.fcn, channels = conv_relu_stack(in_channels, layers)
         self.keypoint_logits = ConvTranspose2d(channels, num_keypoints, 4, stride=2, padding=1)
         self.num_keypoints = num_keypoints
 
