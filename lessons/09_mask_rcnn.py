@@ -554,10 +554,18 @@ if not args.quick:
 # %% [markdown]
 # ## Exercises
 #
-# 1. **Bigger masks.** Train `mask_rcnn_recipe(..., mask_pool_size=14)` (a 28 x 28
-#    mask, the paper's size, four times the cost): does mask AP75 move?
-# 2. **A coarser map.** Redo section 2 for a stride-16 map (`roi_pool_bins(box, 7,
-#    1 / 16)`, cells of 16 pixels): how far off is RoIPool's region now?
-# 3. **One stack.** Train `StackedHourglass(14, 16, 3, num_stacks=1)` for the
-#    same steps: is one stack of the same depth as good as the first stack of
-#    two?
+# Each exercise ends with a check to run after your change; the range is what
+# a correct solution measured (seed 0, full run).
+#
+# 1. **A coarser map.** Redo section 2 for a stride-16 map (`roi_pool_bins(box,
+#    7, 1 / 16)`, cells of 16 pixels, `* 16 - 8` back to pixels): how far off
+#    is RoIPool's region now, for objects 19 pixels wide?
+#    Check: `check_range("mean offset of RoIPool's region, stride 16", offsets.mean(), 7.8, 8.5)`.
+# 2. **How big must the mask be?** In section 2, cut the targets at 7 x 7 and
+#    at 28 x 28 instead of 14 x 14 and paste them into the box: how much IoU
+#    does the mask's resolution cost, next to RoIPool's misalignment?
+#    Check: `check_range("mask IoU of a 7 x 7 target", np.mean(aligned_iou), 0.86, 0.90)`.
+# 3. **A stronger baseline.** Place the mean pose in the *true* boxes instead
+#    of the detected ones: how much of the keypoint problem does knowing the
+#    box already solve? Compare with Keypoint R-CNN's PCK of section 5.
+#    Check: `check_range("PCK@0.2 of the mean pose in the true boxes", value, 0.44, 0.50)`.
