@@ -5,6 +5,9 @@ width = x2 - x1 (no "+1" pixel convention), area = width * height.
 
 The callers (``minidl.vision.boxes.box_iou``, ``minidl.vision.nms``) validate
 their input; the kernels assume finite boxes with x1 <= x2 and y1 <= y2.
+The composite IoU every other caller uses is ``minidl.vision.boxes``
+(``iou_from_areas``); ``tests/vision/test_boxes.py`` holds the two to the same
+answers on the convention's edge cases (touching, nested and zero-area boxes).
 """
 
 from __future__ import annotations
@@ -39,9 +42,9 @@ def box_iou_kernel(boxes1, boxes2):
                 out[i, j] = pair_iou(boxes1, i, boxes2, j)
 
     boxes1: [N, 4], boxes2: [M, 4] (same float dtype) -> out: [N, M].
-    Serial on purpose: on 2 cores ``prange`` over i saved only 16% at 2,000 x 2,000
-    (9.7 vs 11.6 ms) and cost 10x at 12 x 12 (thread start-up), the common case
-    in matching and evaluation.
+    Serial on purpose: matching and evaluation call it on small matrices (tens of
+    boxes), where starting threads costs more than the whole loop, and even at
+    thousands of boxes ``prange`` over i gains little on 2 cores.
     """
     n, m = boxes1.shape[0], boxes2.shape[0]
     out = np.empty((n, m), dtype=boxes1.dtype)

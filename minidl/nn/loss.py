@@ -26,10 +26,10 @@ def _buffer(x):
 class _Loss(Module):
     def __init__(self, reduction: str = "mean"):
         super().__init__()
-        L._check_reduction(reduction, type(self).__name__, self._reductions)
+        L.check_reduction(reduction, type(self).__name__, self._reductions)
         self.reduction = reduction
 
-    _reductions = L._REDUCTIONS
+    _reductions = L.REDUCTIONS
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}" if self.reduction != "mean" else ""
@@ -129,7 +129,7 @@ class BCEWithLogitsLoss(_Loss):
 class KLDivLoss(_Loss):
     """KL(target || exp(input)) with log-probability input; see ``F.kl_div``."""
 
-    _reductions = L._REDUCTIONS + ("batchmean",)
+    _reductions = L.REDUCTIONS + ("batchmean",)
 
     def __init__(self, reduction: str = "mean", log_target: bool = False):
         super().__init__(reduction)

@@ -14,6 +14,17 @@ existing primitives (no backward written): mse, l1, smooth L1, Huber, KL
 divergence, and nll_loss as a gather.
 
 Every loss takes ``reduction``: 'none' (per-element losses), 'mean' or 'sum'.
+``check_reduction`` and ``reduce_loss`` below are the one place that checks and
+applies it, for these losses, the loss Modules (``minidl.nn.loss``) and the
+detection losses (``minidl.vision.loss``).
+
+Targets are checked before anything is computed, with the per-pixel (segmentation)
+mistakes in mind: a class-index target must be [N, d1, ...] for input [N, C, d1, ...]
+(not another size, not with a channel axis) and hold labels in [0, C) or
+``ignore_index``; a binary target must hold probabilities in [0, 1] (0/1 labels or
+soft labels, as PyTorch; a 0/255 mask or a -1 "ignore" label raises, where PyTorch
+returns a meaningless loss). Each error names the loss, the shapes and the first bad
+position.
 """
 
 from __future__ import annotations
@@ -26,21 +37,32 @@ from minidl.ops.elementwise import abs, div, exp, log, mul, where
 from minidl.ops.reduce import mean, sum
 from minidl.ops.shape import getitem, permute, reshape
 
-_REDUCTIONS = ("none", "mean", "sum")
+REDUCTIONS = ("none", "mean", "sum")
 
 
-# ---- shared helpers ---------------------------------------------------------
-def _check_reduction(reduction, op: str, allowed=_REDUCTIONS) -> None:
+# ---- reduction: the one helper every loss uses ----------------------------------
+def reduce_loss(loss, reduction: str, op: str):
+    """'none' -> the per-element losses, 'sum' -> their sum, 'mean' -> their mean.
+
+    ``op`` names the loss in the error raised for any other ``reduction``.
+    """
+    check_reduction(reduction, op)
+    if reduction == "none":
+        return loss
+    return sum(loss) if reduction == "sum" else mean(loss)
+
+
+def check_reduction(reduction, op: str, allowed=REDUCTIONS) -> None:
+    """Raise ValueError naming ``op`` unless ``reduction`` is one of ``allowed``.
+
+    Losses call it first, so a bad ``reduction`` is reported before any work is done.
+    """
     if reduction not in allowed:
         names = ", ".join(repr(r) for r in allowed)
         raise ValueError(f"{op}: reduction must be one of {names}, got {reduction!r}")
 
 
-def _reduce(loss, reduction: str):
-    """'none' -> the per-element losses, 'sum' -> their sum, 'mean' -> their mean."""
-    if reduction == "none":
-        return loss
-    return sum(loss) if reduction == "sum" else mean(loss)
+# ---- shared helpers ---------------------------------------------------------
 
 
 def _as_tensor(x, like: Tensor):
@@ -81,19 +103,19 @@ def _mean_or_nan(total, denominator: float):
 # ---- regression losses (composites) ----------------------------------------
 def mse_loss(input, target, reduction: str = "mean"):
     """Mean squared error:  l_i = (x_i - y_i)^2.   input, target: same shape."""
-    _check_reduction(reduction, "mse_loss")
+    check_reduction(reduction, "mse_loss")
     target = _as_tensor(target, input)
     _same_shape(input, target, "mse_loss")
     diff = input - target
-    return _reduce(diff * diff, reduction)
+    return reduce_loss(diff * diff, reduction, "mse_loss")
 
 
 def l1_loss(input, target, reduction: str = "mean"):
     """Mean absolute error:  l_i = |x_i - y_i|  (gradient sign(x - y), 0 at a tie)."""
-    _check_reduction(reduction, "l1_loss")
+    check_reduction(reduction, "l1_loss")
     target = _as_tensor(target, input)
     _same_shape(input, target, "l1_loss")
-    return _reduce(abs(input - target), reduction)
+    return reduce_loss(abs(input - target), reduction, "l1_loss")
 
 
 def smooth_l1_loss(input, target, reduction: str = "mean", beta: float = 1.0):
@@ -104,7 +126,7 @@ def smooth_l1_loss(input, target, reduction: str = "mean", beta: float = 1.0):
 
     Quadratic near zero (no kink), linear for outliers. ``beta = 0`` is the L1 loss.
     """
-    _check_reduction(reduction, "smooth_l1_loss")
+    check_reduction(reduction, "smooth_l1_loss")
     if beta < 0:
         raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
     target = _as_tensor(target, input)
@@ -112,9 +134,10 @@ def smooth_l1_loss(input, target, reduction: str = "mean", beta: float = 1.0):
     diff = input - target
     size = abs(diff)
     if beta == 0:
-        return _reduce(size, reduction)
+        return reduce_loss(size, reduction, "smooth_l1_loss")
     inside = (size.data < beta)
-    return _reduce(where(inside, diff * diff * (0.5 / beta), size - 0.5 * beta), reduction)
+    loss = where(inside, diff * diff * (0.5 / beta), size - 0.5 * beta)
+    return reduce_loss(loss, reduction, "smooth_l1_loss")
 
 
 def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0):
@@ -122,7 +145,7 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0):
 
     Equal to delta * smooth_l1_loss(beta=delta).
     """
-    _check_reduction(reduction, "huber_loss")
+    check_reduction(reduction, "huber_loss")
     if delta <= 0:
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
     target = _as_tensor(target, input)
@@ -130,7 +153,8 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0):
     diff = input - target
     size = abs(diff)
     inside = (size.data <= delta)
-    return _reduce(where(inside, diff * diff * 0.5, (size - 0.5 * delta) * delta), reduction)
+    loss = where(inside, diff * diff * 0.5, (size - 0.5 * delta) * delta)
+    return reduce_loss(loss, reduction, "huber_loss")
 
 
 # ---- classification: cross-entropy (primitive) -----------------------------
@@ -168,18 +192,34 @@ class CrossEntropy(Function):
 
 
 def _check_class_labels(labels, input_shape, ignore_index, op):
-    """Check class-index targets against input [N, C, d1, ...]; return the non-ignored mask."""
+    """Check class-index targets against input [N, C, d1, ...]; return the non-ignored mask.
+
+    Per-pixel classification (input [N, C, H, W], target [N, H, W]) is where these go
+    wrong: a target with a channel axis, a target of another size than the logits, or
+    a void label (255 in VOC masks) that is not the ignore_index.
+    """
     n_classes = input_shape[1]
-    expected = input_shape[:1] + input_shape[2:]
-    if labels.shape != expected:
+    expected = tuple(input_shape[:1]) + tuple(input_shape[2:])
+    if tuple(labels.shape) != expected:
+        hint = ""
+        if labels.ndim == len(input_shape) and labels.shape[1] == 1:
+            hint = " (drop the target's channel axis, e.g. target[:, 0])"
+        elif labels.ndim == len(expected) and labels.ndim > 1:
+            hint = (f" (the target's size {tuple(labels.shape[1:])} differs from the logits' "
+                    f"{tuple(input_shape[2:])}: resize one of them)")
         raise ValueError(f"{op}: class-index target must have shape {expected} for input "
-                         f"{input_shape}, got {labels.shape}")
+                         f"{tuple(input_shape)}, got {tuple(labels.shape)}{hint}")
     valid = labels != ignore_index
     bad = valid & ((labels < 0) | (labels >= n_classes))
     if bad.any():
-        raise IndexError(f"{op}: target label {int(labels[bad][0])} is out of range for "
-                         f"{n_classes} classes (expected 0..{n_classes - 1}, or "
-                         f"ignore_index={ignore_index})")
+        where_bad = tuple(int(i) for i in np.argwhere(bad)[0])
+        label = int(labels[where_bad])
+        hint = " (masks that mark void pixels with 255: pass ignore_index=255)" \
+            if label == 255 else ""
+        raise IndexError(f"{op}: target label {label} is out of range for {n_classes} "
+                         f"classes (expected 0..{n_classes - 1}, or ignore_index={ignore_index}); "
+                         f"first at target{list(where_bad)} of a target of shape "
+                         f"{tuple(labels.shape)}, input {tuple(input_shape)}{hint}")
     return valid
 
 
@@ -205,6 +245,11 @@ def _index_target(target, input, weight, ignore_index, smoothing, op):
 
 def _probability_target(target, input, weight, smoothing, op):
     """q = ((1 - eps) p + eps / C) * w  for class-probability targets p (same shape as input)."""
+    if tuple(target.shape) == tuple(input.shape[:1]) + tuple(input.shape[2:]):
+        raise ValueError(f"{op} (class-probability target): target shape {tuple(target.shape)} "
+                         f"must equal input shape {tuple(input.shape)}; a float target of this "
+                         "shape looks like class indices stored as floats: convert it to "
+                         "integers, e.g. target.long()")
     _same_shape(input, target, op + " (class-probability target)")
     n_classes = input.shape[1]
     q = target * (1 - smoothing) + smoothing / n_classes if smoothing else target
@@ -229,7 +274,7 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100,
     With probabilities, 'mean' divides by the number of samples N * d1 * ...
     """
     op = "cross_entropy"
-    _check_reduction(reduction, op)
+    check_reduction(reduction, op)
     if not 0 <= label_smoothing <= 1:
         raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing}")
     if input.ndim == 0 or input.dtype.kind != "f":
@@ -253,13 +298,13 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100,
         loss = CrossEntropy.apply(input, q)
         if reduction == "mean":
             return _mean_or_nan(sum(loss), denominator)
-        return _reduce(loss, reduction)
+        return reduce_loss(loss, reduction, "cross_entropy")
     if target_dtype.kind != "f":
         raise TypeError(f"{op}: target must hold class indices (integers) or class "
                         f"probabilities (floats), got dtype {target_dtype}")
     target = _as_tensor(target, input)
     q = _probability_target(target, input, weight, label_smoothing, op)
-    return _reduce(CrossEntropy.apply(input, q), reduction)
+    return reduce_loss(CrossEntropy.apply(input, q), reduction, "cross_entropy")
 
 
 def nll_loss(input, target, weight=None, ignore_index: int = -100, reduction: str = "mean"):
@@ -270,7 +315,7 @@ def nll_loss(input, target, weight=None, ignore_index: int = -100, reduction: st
     ``input[i, y_i]`` is integer indexing, whose backward scatters the gradient.
     """
     op = "nll_loss"
-    _check_reduction(reduction, op)
+    check_reduction(reduction, op)
     if input.ndim < 2:
         raise ValueError(f"{op}: input must be log-probabilities [N, C, ...], got shape "
                          f"{input.shape}")
@@ -292,7 +337,7 @@ def nll_loss(input, target, weight=None, ignore_index: int = -100, reduction: st
     loss = reshape(picked * (-w), labels.shape)
     if reduction == "mean":
         return _mean_or_nan(sum(loss), float(w.sum()))
-    return _reduce(loss, reduction)
+    return reduce_loss(loss, reduction, "nll_loss")
 
 
 # ---- binary classification -------------------------------------------------
@@ -321,14 +366,16 @@ class BinaryCrossEntropy(Function):
 def binary_cross_entropy(input, target, weight=None, reduction: str = "mean"):
     """Binary cross-entropy on probabilities:  l_i = -w_i (y_i log x_i + (1 - y_i) log(1 - x_i)).
 
-    input: probabilities in [0, 1] (e.g. after sigmoid), any shape; target: same shape;
+    input: probabilities in [0, 1] (e.g. after sigmoid), any shape; target: same shape,
+    probabilities in [0, 1] (0/1 labels or soft labels; anything else raises);
     weight: broadcastable to input. Prefer ``binary_cross_entropy_with_logits``,
     which is exact for large logits.
     """
     op = "binary_cross_entropy"
-    _check_reduction(reduction, op)
+    check_reduction(reduction, op)
     target = _as_tensor(target, input)
     _same_shape(input, target, op)
+    _check_binary_target(target, op)
     if input.data.size and (input.data.min() < 0 or input.data.max() > 1):
         raise ValueError(f"{op}: input must hold probabilities in [0, 1], got values in "
                          f"[{input.data.min():.4g}, {input.data.max():.4g}] (for logits use "
@@ -338,7 +385,21 @@ def binary_cross_entropy(input, target, weight=None, reduction: str = "mean"):
     if weight is not None:
         _check_broadcast(weight.shape, input.shape, op, "weight")
         loss = loss * weight
-    return _reduce(loss, reduction)
+    return reduce_loss(loss, reduction, "binary_cross_entropy")
+
+
+def _check_binary_target(target, op: str) -> None:
+    """Binary targets are probabilities: 0/1 labels or soft labels in between (PyTorch
+    allows soft labels, so do we). A value outside [0, 1] or NaN gives a loss without
+    meaning (unbounded below), so it is an error here, where PyTorch says nothing."""
+    y = target.data
+    outside = ~((y >= 0) & (y <= 1))  # NaN is outside too
+    if outside.any():
+        first = tuple(int(i) for i in np.argwhere(outside)[0])
+        raise ValueError(f"{op}: target must hold probabilities in [0, 1] (0/1 labels or soft "
+                         f"labels), got {y[first]} at target{list(first)} (target shape "
+                         f"{tuple(y.shape)}); a mask stored as 0/255 needs target / 255, and "
+                         "pixels to ignore need weight 0 rather than a special label")
 
 
 def _check_broadcast(shape, input_shape, op, name):
@@ -395,14 +456,17 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str 
 
         l_i = -w_i [p y_i log sigmoid(x_i) + (1 - y_i) log(1 - sigmoid(x_i))]
 
-    input: logits, any shape; target: same shape, in [0, 1];
+    input: logits, any shape; target: same shape, probabilities in [0, 1]: 0/1 labels or
+    soft labels, as PyTorch; a value outside [0, 1] or NaN raises (PyTorch computes a
+    meaningless loss there, e.g. for a 0/255 mask);
     weight: broadcastable to input; pos_weight p: broadcastable to input, usually [C]
     for input [N, C] (p > 1 raises recall, e.g. p = #negatives / #positives).
     """
     op = "binary_cross_entropy_with_logits"
-    _check_reduction(reduction, op)
+    check_reduction(reduction, op)
     target = _as_tensor(target, input)
     _same_shape(input, target, op)
+    _check_binary_target(target, op)
     pos_weight = _const(pos_weight, input.dtype, op, "pos_weight")
     if pos_weight is not None:
         _check_broadcast(pos_weight.shape, input.shape, op, "pos_weight")
@@ -411,7 +475,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str 
     if weight is not None:
         _check_broadcast(weight.shape, input.shape, op, "weight")
         loss = loss * weight
-    return _reduce(loss, reduction)
+    return reduce_loss(loss, reduction, op)
 
 
 # ---- distributions ----------------------------------------------------------
@@ -425,7 +489,7 @@ def kl_div(input, target, reduction: str = "mean", log_target: bool = False):
     default) averages over all elements instead.
     """
     op = "kl_div"
-    _check_reduction(reduction, op, _REDUCTIONS + ("batchmean",))
+    check_reduction(reduction, op, REDUCTIONS + ("batchmean",))
     target = _as_tensor(target, input)
     _same_shape(input, target, op)
     if log_target:
@@ -438,4 +502,4 @@ def kl_div(input, target, reduction: str = "mean", log_target: bool = False):
     if reduction == "batchmean":
         batch = input.shape[0] if input.ndim else 1
         return div(sum(loss), batch)
-    return _reduce(loss, reduction)
+    return reduce_loss(loss, reduction, "kl_div")

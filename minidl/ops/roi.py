@@ -26,14 +26,17 @@ stride-16 backbone). Names, arguments and numbers follow torchvision.ops.
 
 Kernels: ``minidl.kernels.roi``. Bad input (non-finite boxes, x2 < x1, a batch
 index that is not an integer in [0, N)) raises ValueError before anything runs.
-An empty box set gives a [0, C, out_h, out_w] result.
+The features follow the dtype policy of ``minidl.ops.checks.kernel_array``:
+float32 or float64 (integer, bool and float16 features raise a TypeError naming
+the op; an array in non-native byte order is read in native order). The boxes
+are converted to the features' dtype. An empty box set gives a
+[0, C, out_h, out_w] result.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-import minidl
 from minidl.autograd.function import Function, as_array
 from minidl.autograd.tensor import Tensor
 from minidl.kernels.roi import (
@@ -43,15 +46,19 @@ from minidl.kernels.roi import (
     roi_pool_backward_kernel,
     roi_pool_forward_kernel,
 )
+from minidl.ops.checks import kernel_array
+from minidl.ops.conv import pair_arg
+from minidl.ops.shape import cat
 
 
 class RoIPool(Function):
     """out[k, c, ph, pw] = max over bin (ph, pw) of RoI k;  d out / d input = 1 at the argmax."""
 
     def forward(ctx, input, rois, output_size=None, spatial_scale=1.0):
+        input = kernel_array(input, "roi_pool")
         rois = np.ascontiguousarray(rois, dtype=input.dtype)
-        out, argmax = roi_pool_forward_kernel(np.ascontiguousarray(input), rois, output_size[0],
-                                              output_size[1], spatial_scale)
+        out, argmax = roi_pool_forward_kernel(input, rois, output_size[0], output_size[1],
+                                              spatial_scale)
         ctx.save_for_backward(argmax, rois)
         ctx.input_shape = input.shape
         return out
@@ -68,7 +75,7 @@ class RoIAlign(Function):
 
     def forward(ctx, input, rois, output_size=None, spatial_scale=1.0, sampling_ratio=-1,
                 aligned=False):
-        input = np.ascontiguousarray(input)
+        input = kernel_array(input, "roi_align")
         rois = np.ascontiguousarray(rois, dtype=input.dtype)
         ctx.params = (spatial_scale, sampling_ratio, aligned)
         ctx.save_for_backward(input, rois)
@@ -88,15 +95,6 @@ class RoIAlign(Function):
 
 
 # ---- argument handling -------------------------------------------------------
-def _pair(output_size, op: str) -> tuple:
-    size = (output_size, output_size) if isinstance(output_size, (int, np.integer)) else output_size
-    size = tuple(int(s) for s in size)
-    if len(size) != 2 or min(size) < 1:
-        raise ValueError(f"{op}: output_size must be a positive int or (height, width), "
-                         f"got {output_size!r}")
-    return size
-
-
 def convert_boxes_to_roi_format(boxes, op: str = "roi_align"):
     """A list of per-image [K_i, 4] boxes -> [K, 5] rows (i, x1, y1, x2, y2); a [K, 5]
     array/Tensor is returned as it is. Stays a Tensor (through ``cat``) when a box
@@ -116,8 +114,8 @@ def convert_boxes_to_roi_format(boxes, op: str = "roi_align"):
     for i, b in enumerate(boxes):
         b = b if isinstance(b, Tensor) else Tensor(np.asarray(b, dtype=np.float64))
         index = Tensor(np.full((b.shape[0], 1), i, dtype=b.dtype))
-        parts.append(minidl.cat([index, b], dim=1))
-    return minidl.cat(parts, dim=0)
+        parts.append(cat([index, b], dim=1))
+    return cat(parts, dim=0)
 
 
 def check_rois(input, rois, op: str) -> None:
@@ -126,8 +124,6 @@ def check_rois(input, rois, op: str) -> None:
     data, r = as_array(input), as_array(rois)
     if data.ndim != 4:
         raise ValueError(f"{op}: input must have shape [N, C, H, W], got {data.shape}")
-    if data.dtype.kind != "f":
-        raise TypeError(f"{op}: input must be floating point, got dtype {data.dtype}")
     if r.ndim != 2 or r.shape[1] != 5:
         raise ValueError(f"{op}: boxes must be [K, 5] rows (batch_index, x1, y1, x2, y2) or a list "
                          f"of [K_i, 4], got shape {r.shape}")
@@ -158,7 +154,7 @@ def roi_pool(input, boxes, output_size, spatial_scale: float = 1.0):
     input: [N, C, H, W]; boxes: [K, 5] or list of [K_i, 4]; output_size: int or
     (out_h, out_w) -> [K, C, out_h, out_w]. Differentiable in ``input``.
     """
-    size = _pair(output_size, "roi_pool")
+    size = pair_arg(output_size, "output_size", "roi_pool", 1)
     _check_scale(spatial_scale, "roi_pool")
     rois = convert_boxes_to_roi_format(boxes, "roi_pool")
     check_rois(input, rois, "roi_pool")
@@ -175,7 +171,7 @@ def roi_align(input, boxes, output_size, spatial_scale: float = 1.0, sampling_ra
     ceil(roi_h / out_h)); aligned: half-pixel offset -> [K, C, out_h, out_w].
     Differentiable in ``input`` and in the box coordinates.
     """
-    size = _pair(output_size, "roi_align")
+    size = pair_arg(output_size, "output_size", "roi_align", 1)
     _check_scale(spatial_scale, "roi_align")
     rois = convert_boxes_to_roi_format(boxes, "roi_align")
     check_rois(input, rois, "roi_align")

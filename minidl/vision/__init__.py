@@ -1,4 +1,4 @@
-"""minidl.vision: the detection toolkit (boxes, anchors, matching, NMS, RoI ops, losses).
+"""minidl.vision: the detection toolkit (boxes, anchors, matching, NMS, RoI ops, losses, metrics).
 
 Each name is defined, with its formula and paper, in the module it is imported from.
 """
@@ -10,8 +10,9 @@ from minidl.vision.anchors import (
 )
 from minidl.vision.box_coder import BoxCoder
 from minidl.vision.boxes import (
-    box_area, box_convert, box_iou, check_boxes, clip_boxes_to_image, generalized_box_iou,
-    masks_to_boxes, remove_small_boxes,
+    box_area, box_convert, box_iou, check_boxes, clip_boxes_to_image, elementwise_box_iou,
+    elementwise_generalized_box_iou, generalized_box_iou, iou_from_areas, masks_to_boxes,
+    remove_small_boxes,
 )
 from minidl.vision.loss import (
     fastrcnn_loss, generalized_box_iou_loss, keypointrcnn_loss, keypoints_to_heatmap,

@@ -64,20 +64,7 @@ class BoxCoder:
         reference_boxes: [N, 4], proposals: [N, 4] (xyxy) -> [N, 4] ndarray.
         Both need positive widths and heights (log 0 is -inf).
         """
-        gt = as_array(reference_boxes)
-        ref = as_array(proposals)
-        for name, b in (("reference_boxes", gt), ("proposals", ref)):
-            check_boxes(b, "BoxCoder.encode", name)
-            if b.ndim != 2:
-                raise ValueError(f"BoxCoder.encode: {name} must have shape [N, 4], got {b.shape}")
-            flat = ((b[:, 2] - b[:, 0]) <= 0) | ((b[:, 3] - b[:, 1]) <= 0)
-            if flat.any():
-                i = int(np.argmax(flat))
-                raise ValueError(f"BoxCoder.encode: {name} row {i} = {b[i].tolist()} has zero "
-                                 "width or height, so log(w / w_r) is undefined")
-        if gt.shape != ref.shape:
-            raise ValueError(f"BoxCoder.encode: reference_boxes {gt.shape} and proposals "
-                             f"{ref.shape} must pair up row by row")
+        gt, ref = _check_encode(reference_boxes, proposals)
         wx, wy, ww, wh = self.weights
         gx, gy, gw, gh = _centres(gt)
         rx, ry, rw, rh = _centres(ref)
@@ -102,16 +89,9 @@ class BoxCoder:
         rel_codes: [N, 4 * C] (C sets of offsets per box, e.g. one per class),
         boxes: [N, 4] -> [N, 4 * C]. Differentiable in ``rel_codes`` when it is a Tensor.
         """
-        ref = as_array(boxes)
-        codes = as_array(rel_codes)
+        ref, codes = _check_decode(rel_codes, boxes)
         if not isinstance(rel_codes, Tensor):
             rel_codes = codes
-        check_boxes(ref, "BoxCoder.decode", "boxes")
-        if codes.ndim != 2 or codes.shape[1] % 4 or codes.shape[0] != ref.shape[0]:
-            raise ValueError(f"BoxCoder.decode: rel_codes must have shape [N, 4 * C] with N = "
-                             f"{ref.shape[0]} boxes, got {codes.shape}")
-        if not np.isfinite(codes).all():
-            raise ValueError("BoxCoder.decode: rel_codes has non-finite values")
         rx, ry, rw, rh = (c[:, None].astype(codes.dtype) for c in _centres(ref))
         wx, wy, ww, wh = self.weights
         dx, dy = rel_codes[:, 0::4] / wx, rel_codes[:, 1::4] / wy
@@ -135,3 +115,34 @@ class BoxCoder:
         ref = np.concatenate([as_array(b).reshape(-1, 4) for b in boxes] or [np.zeros((0, 4))])
         decoded = self.decode_single(rel_codes, ref)
         return decoded.reshape(decoded.shape[0], decoded.shape[1] // 4, 4)
+
+
+# ---- argument checks --------------------------------------------------------
+def _check_encode(reference_boxes, proposals):
+    """Both as [N, 4] arrays of boxes with positive width and height, paired row by row."""
+    gt, ref = as_array(reference_boxes), as_array(proposals)
+    for name, b in (("reference_boxes", gt), ("proposals", ref)):
+        check_boxes(b, "BoxCoder.encode", name)
+        if b.ndim != 2:
+            raise ValueError(f"BoxCoder.encode: {name} must have shape [N, 4], got {b.shape}")
+        flat = ((b[:, 2] - b[:, 0]) <= 0) | ((b[:, 3] - b[:, 1]) <= 0)
+        if flat.any():
+            i = int(np.argmax(flat))
+            raise ValueError(f"BoxCoder.encode: {name} row {i} = {b[i].tolist()} has zero "
+                             "width or height, so log(w / w_r) is undefined")
+    if gt.shape != ref.shape:
+        raise ValueError(f"BoxCoder.encode: reference_boxes {gt.shape} and proposals "
+                         f"{ref.shape} must pair up row by row")
+    return gt, ref
+
+
+def _check_decode(rel_codes, boxes):
+    """(boxes [N, 4], codes [N, 4 C]) as arrays, finite, one row of codes per box."""
+    ref, codes = as_array(boxes), as_array(rel_codes)
+    check_boxes(ref, "BoxCoder.decode", "boxes")
+    if codes.ndim != 2 or codes.shape[1] % 4 or codes.shape[0] != ref.shape[0]:
+        raise ValueError(f"BoxCoder.decode: rel_codes must have shape [N, 4 * C] with N = "
+                         f"{ref.shape[0]} boxes, got {codes.shape}")
+    if not np.isfinite(codes).all():
+        raise ValueError("BoxCoder.decode: rel_codes has non-finite values")
+    return ref, codes

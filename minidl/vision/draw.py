@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from minidl.vision.metrics.ranking import interpolated_precision
+
 # matplotlib's "tab10" colours: one per class (label % 10), readable on most images
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
            "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
@@ -264,7 +266,8 @@ def draw_matches(image, anchors, matched_idxs, gt_boxes, ax=None, title=None,
 
 
 def draw_pr_curve(precision, recall, ax=None, label=None, title=None, envelope: bool = True):
-    """A precision-recall curve (steps), and its monotone envelope used by AP (dashed)."""
+    """A precision-recall curve (steps), and its monotone envelope used by AP (dashed;
+    ``minidl.vision.metrics.ranking.interpolated_precision``)."""
     precision = _array(precision).astype(np.float64).reshape(-1)
     recall = _array(recall).astype(np.float64).reshape(-1)
     if ax is None:
@@ -277,8 +280,8 @@ def draw_pr_curve(precision, recall, ax=None, label=None, title=None, envelope: 
     p = np.concatenate([[precision[0] if len(precision) else 0.0], precision])
     line = ax.plot(r, p, marker="o", markersize=3, label=label)[0]
     if envelope and len(precision):
-        best = np.maximum.accumulate(p[::-1])[::-1]
-        ax.step(r, best, where="pre", linestyle="--", color=line.get_color(), alpha=0.7)
+        ax.step(r, interpolated_precision(p), where="pre", linestyle="--",
+                color=line.get_color(), alpha=0.7)
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")
     ax.set_xlim(0, 1.02)

@@ -23,18 +23,10 @@ import minidl
 import minidl.nn.functional as F
 from minidl.autograd.function import as_array
 from minidl.autograd.tensor import Tensor
+from minidl.ops.loss import check_reduction, reduce_loss
 from minidl.ops.roi import roi_align
 from minidl.vision.anchors import yolo_grid_assign
-
-_REDUCTIONS = ("none", "mean", "sum")
-
-
-def _reduce(loss, reduction: str, op: str):
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-    if reduction == "none":
-        return loss
-    return loss.sum() if reduction == "sum" else loss.mean()
+from minidl.vision.boxes import elementwise_box_iou, elementwise_generalized_box_iou
 
 
 def _cat(arrays) -> np.ndarray:
@@ -57,6 +49,7 @@ def sigmoid_focal_loss(inputs, targets, alpha: float = 0.25, gamma: float = 2.0,
     examples, so the rare hard ones dominate. inputs: logits (any shape), targets:
     the same shape in [0, 1]; reduction 'none' (default, as torchvision), 'mean', 'sum'.
     """
+    check_reduction(reduction, "sigmoid_focal_loss")
     if gamma < 0:
         raise ValueError(f"sigmoid_focal_loss: gamma must be >= 0, got {gamma}")
     targets = as_array(targets).astype(inputs.dtype)
@@ -69,7 +62,7 @@ def sigmoid_focal_loss(inputs, targets, alpha: float = 0.25, gamma: float = 2.0,
     loss = ce * (1 - p_t) ** gamma if gamma else ce
     if alpha >= 0:
         loss = loss * (alpha * targets + (1 - alpha) * (1 - targets))
-    return _reduce(loss, reduction, "sigmoid_focal_loss")
+    return reduce_loss(loss, reduction, "sigmoid_focal_loss")
 
 
 def prior_bias(prior_probability: float = 0.01) -> float:
@@ -88,29 +81,24 @@ def prior_bias(prior_probability: float = 0.01) -> float:
 
 
 # ---- GIoU loss on matched pairs -------------------------------------------------
-def generalized_box_iou_loss(boxes1, boxes2, reduction: str = "none", eps: float = 1e-7):
+def generalized_box_iou_loss(boxes1, boxes2, reduction: str = "none"):
     """1 - GIoU of matched pairs (torchvision.ops.generalized_box_iou_loss):
 
-        loss_i = 1 - IoU_i + |C_i - (A_i u B_i)| / |C_i|     (C_i encloses A_i and B_i)
+        loss_i = 1 - GIoU(A_i, B_i) = 1 - IoU_i + |C_i - (A_i u B_i)| / |C_i|
 
-    boxes1, boxes2: [N, 4] xyxy (Tensors or arrays, row i with row i) -> [N] or a scalar.
-    ``eps`` keeps the divisions finite for zero-area boxes, as torchvision.
+    with C_i the smallest box enclosing A_i and B_i (``elementwise_generalized_box_iou``).
+    boxes1, boxes2: [N, 4] xyxy with x1 <= x2, y1 <= y2 (Tensors or arrays, row i with
+    row i) -> [N] or a scalar. Zero-area pairs follow ``minidl.vision.boxes`` (a ratio with
+    a zero denominator is 0), so torchvision's ``eps`` is not needed.
     """
+    check_reduction(reduction, "generalized_box_iou_loss")
     b1 = boxes1 if isinstance(boxes1, Tensor) else Tensor(np.asarray(boxes1, dtype=np.float32))
     b2 = boxes2 if isinstance(boxes2, Tensor) else Tensor(np.asarray(boxes2, dtype=b1.dtype))
     if b1.shape != b2.shape or b1.ndim != 2 or b1.shape[1] != 4:
         raise ValueError(f"generalized_box_iou_loss: boxes1 {b1.shape} and boxes2 {b2.shape} "
                          "must both be [N, 4]")
-    x1, y1, x2, y2 = (b1[:, i] for i in range(4))
-    u1, v1, u2, v2 = (b2[:, i] for i in range(4))
-    iw = minidl.clamp(minidl.minimum(x2, u2) - minidl.maximum(x1, u1), min=0.0)
-    ih = minidl.clamp(minidl.minimum(y2, v2) - minidl.maximum(y1, v1), min=0.0)
-    inter = iw * ih
-    union = (x2 - x1) * (y2 - y1) + (u2 - u1) * (v2 - v1) - inter
-    enclosing = ((minidl.maximum(x2, u2) - minidl.minimum(x1, u1))
-                 * (minidl.maximum(y2, v2) - minidl.minimum(y1, v1)))
-    giou = inter / (union + eps) - (enclosing - union) / (enclosing + eps)
-    return _reduce(1 - giou, reduction, "generalized_box_iou_loss")
+    return reduce_loss(1 - elementwise_generalized_box_iou(b1, b2), reduction,
+                       "generalized_box_iou_loss")
 
 
 # ---- Fast R-CNN and the RPN ---------------------------------------------------------
@@ -132,6 +120,20 @@ def fastrcnn_loss(class_logits, box_regression, labels, regression_targets):
     """
     labels = _cat(labels).astype(np.int64)
     targets = _cat(regression_targets).reshape(-1, 4)
+    _check_fastrcnn(class_logits, box_regression, labels, targets)
+    num_rois, num_classes = class_logits.shape
+    classification = F.cross_entropy(class_logits, labels)
+    positive = np.flatnonzero(labels > 0)
+    if box_regression.shape[1] == 4:
+        chosen = box_regression[positive]
+    else:
+        per_class = box_regression.reshape(num_rois, num_classes, 4)
+        chosen = per_class[positive, labels[positive]]
+    box_loss = F.smooth_l1_loss(chosen, targets[positive], beta=1 / 9, reduction="sum")
+    return classification, box_loss / num_rois
+
+
+def _check_fastrcnn(class_logits, box_regression, labels, targets) -> None:
     num_rois, num_classes = class_logits.shape
     if num_rois == 0:
         raise ValueError("fastrcnn_loss: no RoIs (class_logits is [0, K + 1]); skip the loss "
@@ -142,15 +144,6 @@ def fastrcnn_loss(class_logits, box_regression, labels, regression_targets):
     if box_regression.shape not in ((num_rois, 4 * num_classes), (num_rois, 4)):
         raise ValueError(f"fastrcnn_loss: box_regression must be [R, 4 (K + 1)] = "
                          f"[{num_rois}, {4 * num_classes}] or [R, 4], got {box_regression.shape}")
-    classification = F.cross_entropy(class_logits, labels)
-    positive = np.flatnonzero(labels > 0)
-    if box_regression.shape[1] == 4:
-        chosen = box_regression[positive]
-    else:
-        per_class = box_regression.reshape(num_rois, num_classes, 4)
-        chosen = per_class[positive, labels[positive]]
-    box_loss = F.smooth_l1_loss(chosen, targets[positive], beta=1 / 9, reduction="sum")
-    return classification, box_loss / num_rois
 
 
 def rpn_loss(objectness, pred_bbox_deltas, labels, regression_targets, sampler):
@@ -228,16 +221,6 @@ def _cell_boxes_xyxy(xywh: np.ndarray, grid_size: int) -> np.ndarray:
     return np.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], axis=-1)
 
 
-def _paired_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of a[..., :] with b[..., :] element by element (broadcasting), 0 for empty unions."""
-    iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    inter = iw * ih
-    union = ((a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-             + (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1]) - inter)
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0)
-
-
 def _signed_sqrt(w, eps: float):
     """sign(w) sqrt(|w| + eps): the square root YOLO compares sizes with, defined for w < 0
     (an untrained network can predict those) and with a finite slope at 0."""
@@ -280,8 +263,8 @@ def yolo_v1_loss_terms(predictions, targets, num_boxes: int = 2, lambda_coord: f
     t = t.astype(predictions.dtype)
     boxes = predictions[..., :5 * num_boxes].reshape(n, s, s, num_boxes, 5)
     has_object = t[..., 4] > 0  # [N, S, S]
-    iou = _paired_iou(_cell_boxes_xyxy(boxes.data[..., :4], s),
-                      _cell_boxes_xyxy(t[..., None, :4], s))  # [N, S, S, B]
+    iou = elementwise_box_iou(_cell_boxes_xyxy(boxes.data[..., :4], s),
+                              _cell_boxes_xyxy(t[..., None, :4], s))  # [N, S, S, B]
     best = iou.argmax(axis=-1)
     responsible = has_object[..., None] & (np.arange(num_boxes) == best[..., None])
     obj = responsible.astype(predictions.dtype)

@@ -18,10 +18,11 @@ import math
 
 import numpy as np
 
-import minidl
 from minidl.autograd.function import as_array
 from minidl.nn.module import Module
-from minidl.ops.roi import _pair, convert_boxes_to_roi_format, roi_align, roi_pool
+from minidl.ops.conv import pair_arg
+from minidl.ops.roi import convert_boxes_to_roi_format, roi_align, roi_pool
+from minidl.ops.shape import cat
 
 
 class RoIPool(Module):
@@ -29,7 +30,7 @@ class RoIPool(Module):
 
     def __init__(self, output_size, spatial_scale: float):
         super().__init__()
-        self.output_size = _pair(output_size, "RoIPool")
+        self.output_size = pair_arg(output_size, "output_size", "RoIPool", 1)
         self.spatial_scale = float(spatial_scale)
 
     def forward(self, input, boxes):
@@ -45,7 +46,7 @@ class RoIAlign(Module):
     def __init__(self, output_size, spatial_scale: float, sampling_ratio: int = -1,
                  aligned: bool = False):
         super().__init__()
-        self.output_size = _pair(output_size, "RoIAlign")
+        self.output_size = pair_arg(output_size, "output_size", "RoIAlign", 1)
         self.spatial_scale = float(spatial_scale)
         self.sampling_ratio = int(sampling_ratio)
         self.aligned = bool(aligned)
@@ -110,7 +111,7 @@ class MultiScaleRoIAlign(Module):
                  canonical_scale: float = 224, canonical_level: int = 4, aligned: bool = False):
         super().__init__()
         self.featmap_names = None if featmap_names is None else list(featmap_names)
-        self.output_size = _pair(output_size, "MultiScaleRoIAlign")
+        self.output_size = pair_arg(output_size, "output_size", "MultiScaleRoIAlign", 1)
         self.sampling_ratio = int(sampling_ratio)
         self.canonical_scale = float(canonical_scale)
         self.canonical_level = int(canonical_level)
@@ -146,7 +147,7 @@ class MultiScaleRoIAlign(Module):
                 order.append(members)
         if not pieces:  # no RoIs at all
             return self._pool(levels[0], rois, scales[0])
-        pooled = minidl.cat(pieces, dim=0) if len(pieces) > 1 else pieces[0]
+        pooled = cat(pieces, dim=0) if len(pieces) > 1 else pieces[0]
         # pooled holds the RoIs grouped by level; put them back in the order given
         inverse = np.argsort(np.concatenate(order), kind="stable")
         return pooled[inverse]

@@ -30,9 +30,20 @@ from minidl.autograd.function import as_array
 from minidl.vision.boxes import box_iou, check_boxes
 
 
-def _choose(indices: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
-    """``count`` of ``indices`` drawn without replacement (a random permutation's head)."""
-    return indices[rng.permutation(indices.size)[:count]]
+def balanced_sample(positive: np.ndarray, negative: np.ndarray, batch_size: int,
+                    positive_fraction: float, rng: np.random.Generator):
+    """The rule both samplers share: a batch with at most a fixed share of positives.
+
+        num_pos = min(#positives, int(batch_size * positive_fraction))   (rounded down)
+        num_neg = min(#negatives, batch_size - num_pos)                  (fill the batch)
+
+    positive, negative: candidate indices -> (chosen positives, chosen negatives), each
+    drawn at random without replacement (the head of a random permutation).
+    """
+    num_pos = min(positive.size, int(batch_size * positive_fraction))
+    num_neg = min(negative.size, batch_size - num_pos)
+    return (positive[rng.permutation(positive.size)[:num_pos]],
+            negative[rng.permutation(negative.size)[:num_neg]])
 
 
 class BalancedPositiveNegativeSampler:
@@ -45,10 +56,7 @@ class BalancedPositiveNegativeSampler:
     ``sampler(matched_idxs)`` takes a list of per-image int label arrays [N_i]
     (>= 1 positive, 0 negative, -1 or -2 ignored) and returns two lists of bool
     masks [N_i]: the sampled positives and the sampled negatives (torchvision
-    returns uint8 masks).
-
-        num_pos = min(#positives, int(batch_size_per_image * positive_fraction))
-        num_neg = min(#negatives, batch_size_per_image - num_pos)
+    returns uint8 masks), with the counts of ``balanced_sample``.
     """
 
     def __init__(self, batch_size_per_image: int, positive_fraction: float, generator=None):
@@ -70,14 +78,13 @@ class BalancedPositiveNegativeSampler:
         pos_masks, neg_masks = [], []
         for labels in matched_idxs:
             labels = as_array(labels).reshape(-1)
-            positive = np.flatnonzero(labels >= 1)
-            negative = np.flatnonzero(labels == 0)
-            num_pos = min(positive.size, int(self.batch_size_per_image * self.positive_fraction))
-            num_neg = min(negative.size, self.batch_size_per_image - num_pos)
+            positive, negative = balanced_sample(
+                np.flatnonzero(labels >= 1), np.flatnonzero(labels == 0),
+                self.batch_size_per_image, self.positive_fraction, rng)
             pos_mask = np.zeros(labels.shape, dtype=bool)
             neg_mask = np.zeros(labels.shape, dtype=bool)
-            pos_mask[_choose(positive, num_pos, rng)] = True
-            neg_mask[_choose(negative, num_neg, rng)] = True
+            pos_mask[positive] = True
+            neg_mask[negative] = True
             pos_masks.append(pos_mask)
             neg_masks.append(neg_mask)
         return pos_masks, neg_masks
@@ -122,6 +129,9 @@ class RoISampler:
         if not 0.0 <= lo <= hi <= fg_iou_threshold:
             raise ValueError(f"RoISampler: need 0 <= bg lo <= bg hi <= fg_iou_threshold, got "
                              f"bg_iou_range={bg_iou_range}, fg_iou_threshold={fg_iou_threshold}")
+        if batch_size_per_image < 0 or not 0.0 <= positive_fraction <= 1.0:
+            raise ValueError(f"RoISampler: need batch_size_per_image >= 0 and positive_fraction "
+                             f"in [0, 1], got {batch_size_per_image} and {positive_fraction}")
         self.batch_size_per_image = int(batch_size_per_image)
         self.positive_fraction = float(positive_fraction)
         self.fg_iou_threshold = float(fg_iou_threshold)
@@ -156,10 +166,10 @@ class RoISampler:
         foreground = np.flatnonzero(best_iou >= self.fg_iou_threshold)
         background = np.flatnonzero((best_iou >= lo) & (best_iou < hi))
         rng = self.generator if self.generator is not None else random.generator()
-        num_fg = min(foreground.size, int(self.batch_size_per_image * self.positive_fraction))
-        num_bg = min(background.size, self.batch_size_per_image - num_fg)
-        chosen = np.concatenate([_choose(foreground, num_fg, rng),
-                                 _choose(background, num_bg, rng)])
+        fg, bg = balanced_sample(foreground, background, self.batch_size_per_image,
+                                 self.positive_fraction, rng)
+        chosen = np.concatenate([fg, bg])
+        num_fg = fg.size
         labels = np.zeros(chosen.size, dtype=np.int64)
         matched = best_gt[chosen]
         labels[:num_fg] = gt_labels[matched[:num_fg]]

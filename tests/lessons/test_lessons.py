@@ -8,13 +8,15 @@ figures shown inline.
 
 import ast
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-LESSONS = sorted((Path(__file__).resolve().parents[2] / "lessons").glob("[0-9][0-9]_*.py"))
+ROOT = Path(__file__).resolve().parents[2]
+LESSONS = sorted((ROOT / "lessons").glob("[0-9][0-9]_*.py"))
 IDS = [p.stem for p in LESSONS]
 
 
@@ -30,6 +32,38 @@ def test_lesson_opens_with_its_docstring(lesson):
         "a lesson starts with '# %% [markdown]', then a docstring whose first line is its title"
     doc = ast.get_docstring(ast.parse(source), clean=False)
     assert doc and "Run: `python lessons/" + lesson.name in doc
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=IDS)
+def test_every_exercise_has_a_check(lesson):
+    """Each numbered exercise ends with a "Check:" (or "Check (seed 0):") the student can run."""
+    text = lesson.read_text()
+    assert "# ## Exercises" in text, "a lesson ends with exercises"
+    exercises = re.split(r"^# \d+\. ", text[text.index("# ## Exercises"):], flags=re.M)[1:]
+    assert exercises, "the exercises are a numbered list"
+    for number, exercise in enumerate(exercises, 1):
+        assert re.search(r"Check( \(.*?\))?:", exercise, re.S), f"exercise {number} has no check"
+
+
+# "`name` in `minidl/x/y.py`" (name may be Class.method): the source a lesson points to.
+BREAK = r"\s+(?:#\s+)?"  # a space, or a line break inside a markdown comment
+POINTER = re.compile(rf"`([A-Za-z_][\w.]*)(?:\(\))?`,?{BREAK}(?:is{BREAK})?in{BREAK}"
+                     r"`(minidl/[\w/]+\.py)`")
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=IDS)
+def test_source_pointers_exist(lesson):
+    """Every file a lesson names exists, and every "`f` in `file`" names a def or class there."""
+    text = lesson.read_text()
+    paths = set(re.findall(r"`(minidl/[\w/]+\.py)`", text))
+    assert paths, "a lesson points to the source of the ops it uses"
+    for path in paths:
+        assert (ROOT / path).is_file(), f"{lesson.name} points to {path}, which does not exist"
+    for name, path in POINTER.findall(text):
+        source = (ROOT / path).read_text()
+        for part in re.sub(r"^(F|nn)\.", "", name).split("."):  # F.conv2d: conv2d
+            assert re.search(rf"^\s*(def|class) {part}\b", source, re.M), \
+                f"{lesson.name}: `{name}` is not defined in {path}"
 
 
 @pytest.mark.slow

@@ -391,3 +391,64 @@ def test_cross_entropy_per_position_equals_flattened_rows(n, c, spatial, seed):
     rows = np.moveaxis(z, 1, -1).reshape(-1, c)
     flat = F.cross_entropy(t64(rows, False), y.reshape(-1), reduction="none", label_smoothing=0.1)
     np.testing.assert_allclose(per.data.reshape(-1), flat.data, rtol=1e-12)
+
+
+# ---- bad input for per-pixel (segmentation) losses ---------------------------------
+@pytest.mark.parametrize("loss", [F.cross_entropy, F.nll_loss])
+def test_per_pixel_target_of_another_size_names_the_loss_and_the_shapes(loss):
+    logits = Tensor(np.zeros((2, 3, 8, 8)))  # [N, C, H, W]
+    with pytest.raises(ValueError, match=rf"{loss.__name__}: class-index target must have shape "
+                                         r"\(2, 8, 8\) for input \(2, 3, 8, 8\), got \(2, 4, 4\) "
+                                         r"\(the target's size \(4, 4\) differs from the "
+                                         r"logits' \(8, 8\)"):
+        loss(logits, np.zeros((2, 4, 4), dtype=np.int64))
+    with pytest.raises(ValueError, match=r"got \(2, 1, 8, 8\) \(drop the target's channel axis"):
+        loss(logits, np.zeros((2, 1, 8, 8), dtype=np.int64))
+
+
+@pytest.mark.parametrize("loss", [F.cross_entropy, F.nll_loss])
+def test_per_pixel_label_outside_the_classes_names_where_it_is(loss):
+    logits = Tensor(np.zeros((2, 3, 4, 4)))
+    target = np.zeros((2, 4, 4), dtype=np.int64)
+    target[1, 2, 3] = 3
+    with pytest.raises(IndexError, match=rf"{loss.__name__}: target label 3 is out of range for 3 "
+                                         r"classes \(expected 0..2, or ignore_index=-100\); "
+                                         r"first at target\[1, 2, 3\] of a target of shape "
+                                         r"\(2, 4, 4\), input \(2, 3, 4, 4\)"):
+        loss(logits, target)
+    target[1, 2, 3] = 255  # VOC's void label: a hint, and fine once it is the ignore_index
+    with pytest.raises(IndexError, match="pass ignore_index=255"):
+        loss(logits, target)
+    assert np.isfinite(loss(logits, target, ignore_index=255).item())
+
+
+def test_float_class_indices_are_named_as_such():
+    with pytest.raises(ValueError, match=r"cross_entropy \(class-probability target\): target "
+                                         r"shape \(2, 4, 4\) must equal input shape "
+                                         r"\(2, 3, 4, 4\); a float target of this shape looks "
+                                         r"like class indices"):
+        F.cross_entropy(Tensor(np.zeros((2, 3, 4, 4))), np.zeros((2, 4, 4)))
+
+
+@pytest.mark.parametrize("loss", [F.binary_cross_entropy, F.binary_cross_entropy_with_logits])
+def test_binary_targets_are_probabilities(loss):
+    x = Tensor(np.full((2, 1, 3, 3), 0.5))
+    mask = np.zeros((2, 1, 3, 3))
+    mask[0, 0, 1, 1] = 255.0  # a 0/255 mask
+    with pytest.raises(ValueError, match=rf"{loss.__name__}: target must hold probabilities in "
+                                         r"\[0, 1\] \(0/1 labels or soft labels\), got 255.0 at "
+                                         r"target\[0, 0, 1, 1\] \(target shape \(2, 1, 3, 3\)\)"):
+        loss(x, mask)
+    for bad in (-1.0, np.nan):
+        mask[0, 0, 1, 1] = bad
+        with pytest.raises(ValueError, match=rf"{loss.__name__}: target must hold probabilities"):
+            loss(x, mask)
+    # soft labels, as PyTorch allows: fine, and equal to the formula
+    soft = np.linspace(0, 1, 18).reshape(2, 1, 3, 3)
+    p = 0.5 if loss is F.binary_cross_entropy else 1 / (1 + np.exp(-0.5))
+    want = -(soft * np.log(p) + (1 - soft) * np.log(1 - p)).mean()
+    assert loss(x, soft).item() == pytest.approx(want)
+    # a [N, H, W] mask for [N, 1, H, W] logits: the shapes are named
+    with pytest.raises(ValueError, match=rf"{loss.__name__}: target shape \(2, 3, 3\) must equal "
+                                         r"input shape \(2, 1, 3, 3\)"):
+        loss(x, soft[:, 0])

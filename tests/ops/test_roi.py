@@ -244,9 +244,37 @@ def test_bad_input_errors(op):
         op(x, [np.zeros((1, 4)), np.zeros((1, 5))], 2)
     with pytest.raises(ValueError, match=rf"{name}: input must have shape \[N, C, H, W\]"):
         op(Tensor(np.zeros((1, 4, 4))), np.zeros((0, 5)), 2)
-    with pytest.raises(TypeError, match=rf"{name}: input must be floating point, got dtype int64"):
-        op(Tensor(np.zeros((1, 1, 4, 4), dtype=np.int64)), np.zeros((0, 5)), 2)
-    with pytest.raises(ValueError, match=rf"{name}: output_size must be a positive int"):
+    with pytest.raises(ValueError, match=rf"{name}: output_size must be >= 1, got \(0, 2\)"):
         op(x, np.zeros((0, 5)), (0, 2))
+    with pytest.raises(TypeError, match=rf"{name}: output_size must be an int or a pair of ints"):
+        op(x, np.zeros((0, 5)), (2.5, 2))
     with pytest.raises(ValueError, match=rf"{name}: spatial_scale must be a positive number"):
         op(x, np.zeros((0, 5)), 2, -1.0)
+
+
+# ---- the dtype policy (minidl/ops/checks.py) ----------------------------------------------
+@pytest.mark.parametrize("op", [F.roi_align, F.roi_pool])
+@pytest.mark.parametrize("dtype", [np.int64, np.bool_, np.float16])
+def test_non_kernel_dtypes_get_the_policy_error_naming_the_op(op, dtype):
+    x = Tensor(np.zeros((1, 1, 4, 4), dtype=dtype))
+    rois = np.array([[0, 0.0, 0.0, 2.0, 2.0]])
+    kind = "the numba kernels take float32 or float64" if dtype == np.float16 else \
+        "expected a floating-point input"
+    with pytest.raises(TypeError, match=rf"{op.__name__}: {kind} .*got {np.dtype(dtype)}"):
+        op(x, rois, 2)
+
+
+@pytest.mark.parametrize("op", [F.roi_align, F.roi_pool])
+def test_non_native_byte_order_gives_the_native_result(op):
+    native = RNG.standard_normal((2, 3, 6, 7)).astype(np.float32)
+    swapped = native.astype(native.dtype.newbyteorder(">" if np.little_endian else "<"))
+    rois = random_rois(4, 2, 6, 7, RNG)
+    want = op(Tensor(native), rois, (2, 3), 1.0)
+    x = Tensor(swapped, requires_grad=True)
+    got = op(x, rois.astype(rois.dtype.newbyteorder(">" if np.little_endian else "<")), (2, 3))
+    np.testing.assert_array_equal(got.data, want.data)
+    assert got.dtype == np.float32
+    got.sum().backward()
+    x_native = Tensor(native, requires_grad=True)
+    op(x_native, rois, (2, 3)).sum().backward()
+    np.testing.assert_array_equal(x.grad, x_native.grad)

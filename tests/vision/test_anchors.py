@@ -51,6 +51,19 @@ def test_torchvision_interface_and_anchors_for():
     np.testing.assert_allclose((row[:2] + row[2:]) / 2, [32, 16])
 
 
+def test_non_square_strides_move_x_by_the_x_stride():
+    # image 64 x 96 (H x W), feature map 16 x 12 -> strides (s_y, s_x) = (4, 8): the anchor
+    # at row i, column j is centred at (x, y) = (8 j, 4 i) (offset 0), so mixing up the two
+    # strides (or H and W) moves every anchor
+    gen = AnchorGenerator(sizes=((8,),), aspect_ratios=((1.0,),))
+    anchors = gen.anchors_for((64, 96), [(16, 12)])
+    assert anchors.shape == (16 * 12, 4)
+    centres = (anchors[:, :2] + anchors[:, 2:]) / 2
+    i, j = np.divmod(np.arange(16 * 12), 12)
+    np.testing.assert_allclose(centres, np.stack([8 * j, 4 * i], 1))
+    np.testing.assert_array_equal(gen.grid_anchors([(16, 12)], [(4, 8)])[0], anchors)
+
+
 def test_anchor_generator_errors():
     with pytest.raises(ValueError, match="2 levels of sizes but 3 of aspect ratios"):
         AnchorGenerator(sizes=((8,), (16,)), aspect_ratios=((1.0,), (1.0,), (2.0,)))
@@ -100,5 +113,13 @@ def test_yolo_grid_assign():
     np.testing.assert_allclose(g.offset_y, [5 / 13, 1.0, 1.0])
     np.testing.assert_allclose(g.width, [20 / 65, 20 / 65, 10 / 65])
     assert yolo_grid_assign(np.zeros((0, 4)), (10, 10), 7).row.shape == (0,)
+    # a non-square image, H = 40, W = 80, grid 4: cells are 10 px tall and 20 px wide.
+    # box (10, 2, 50, 30): centre (30, 16), 40 x 28 px
+    #   u = 30 / 80 * 4 = 1.5 -> col 1, offset .5;  v = 16 / 40 * 4 = 1.6 -> row 1, offset .6
+    #   width = 40 / 80 = .5, height = 28 / 40 = .7
+    g = yolo_grid_assign(np.array([[10.0, 2, 50, 30]]), (40, 80), grid_size=4)
+    assert (g.row.tolist(), g.col.tolist()) == ([1], [1])
+    np.testing.assert_allclose([g.offset_x[0], g.offset_y[0], g.width[0], g.height[0]],
+                               [0.5, 0.6, 0.5, 0.7])
     with pytest.raises(ValueError, match="centre outside"):
         yolo_grid_assign(np.array([[70.0, 0, 80, 10]]), (65, 65), 5)

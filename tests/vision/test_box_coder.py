@@ -46,6 +46,47 @@ def test_decode_clamps_log_scale_at_log_1000_over_16():
     np.testing.assert_allclose(out, [[8 - 500, 8 - 500, 8 + 500, 8 + 500]])  # 16 * 1000/16 wide
 
 
+def test_asymmetric_weights_by_hand():
+    # reference box: centre (5, 10), w 10, h 20; weights (w_x, w_y, w_w, w_h) = (10, 10, 5, 2)
+    # codes (5, -4, 5 ln 2, -2 ln 2):
+    #   x = 5/10 * 10 + 5 = 10          y = -4/10 * 20 + 10 = 2
+    #   w = exp(5 ln 2 / 5) * 10 = 20   h = exp(-2 ln 2 / 2) * 20 = 10
+    #   box = (10 - 10, 2 - 5, 10 + 10, 2 + 5) = (0, -3, 20, 7)
+    # (dividing the height code by the width weight would give h = 20 * 2^-0.4 instead)
+    ref = np.array([[0.0, 0.0, 10.0, 20.0]])
+    codes = np.array([[5.0, -4.0, 5 * math.log(2), -2 * math.log(2)]])
+    coder = BoxCoder((10, 10, 5, 2))
+    np.testing.assert_allclose(coder.decode_single(codes, ref), [[0, -3, 20, 7]], atol=1e-12)
+    np.testing.assert_allclose(coder.decode_single(Tensor(codes), ref).data, [[0, -3, 20, 7]],
+                               atol=1e-12)
+    np.testing.assert_allclose(coder.encode_single(np.array([[0.0, -3, 20, 7]]), ref), codes,
+                               atol=1e-12)
+    # four different weights (1, 2, 4, 8): every code is divided by its own weight
+    #   x = 3/1 * 10 + 5 = 35, y = 4/2 * 20 + 10 = 50, w = e^(4 ln 3 / 4) * 10 = 30,
+    #   h = e^(8 ln 2 / 8) * 20 = 40 -> (20, 30, 50, 70)
+    coder = BoxCoder((1, 2, 4, 8))
+    codes = np.array([[3.0, 4.0, 4 * math.log(3), 8 * math.log(2)]])
+    np.testing.assert_allclose(coder.decode_single(codes, ref), [[20, 30, 50, 70]], atol=1e-12)
+    np.testing.assert_allclose(coder.encode_single(np.array([[20.0, 30, 50, 70]]), ref), codes,
+                               atol=1e-12)
+
+
+def test_decode_clamps_tensor_codes_and_stops_their_gradient():
+    # weights (10, 10, 5, 2): the clamp applies to t_w / 5 and t_h / 2 (after the weight).
+    # t_w = 25 -> 5 > log(1000/16) = 4.135: clamped, w = 16 * 1000/16 = 1000
+    # t_h = 1 -> 0.5 < clip: h = 16 e^0.5, and d h / d t_h = h / 2
+    ref = np.array([[0.0, 0.0, 16.0, 16.0]])
+    codes = Tensor(np.array([[0.0, 0.0, 25.0, 1.0]]), requires_grad=True)
+    out = BoxCoder((10, 10, 5, 2)).decode_single(codes, ref)
+    h = 16 * math.exp(0.5)
+    np.testing.assert_allclose(out.data, [[8 - 500, 8 - h / 2, 8 + 500, 8 + h / 2]])
+    # width + height: its gradient reaches t_h (h / 2) but not the clamped t_w (0)
+    (out[:, 2] - out[:, 0] + out[:, 3] - out[:, 1]).sum().backward()
+    np.testing.assert_allclose(codes.grad, [[0.0, 0.0, 0.0, h / 2]])
+    # the ndarray path gives the same numbers
+    np.testing.assert_allclose(BoxCoder((10, 10, 5, 2)).decode_single(codes.data, ref), out.data)
+
+
 def test_decode_several_classes_and_lists():
     rng = np.random.default_rng(1)
     ref = random_boxes(3, rng)

@@ -17,7 +17,10 @@ from minidl.vision.boxes import (
     box_convert,
     box_iou,
     clip_boxes_to_image,
+    elementwise_box_iou,
+    elementwise_generalized_box_iou,
     generalized_box_iou,
+    iou_from_areas,
     masks_to_boxes,
     remove_small_boxes,
 )
@@ -136,6 +139,69 @@ def test_generalized_box_iou_range_and_identity():
     assert (g >= -1 - 1e-12).all() and (g <= 1 + 1e-12).all()
     far = generalized_box_iou(np.array([[0.0, 0, 1, 1]]), np.array([[9.0, 9, 10, 10]]))
     np.testing.assert_allclose(far, [[-98 / 100]])
+
+
+# Edge cases where the conventions live: touching, nested, identical, zero-area boxes.
+EDGE_BOXES = np.array([
+    [0.0, 0, 2, 2],
+    [2.0, 0, 4, 2],     # touches box 0 along an edge: IoU 0 (no "+1")
+    [0.5, 0.5, 1.5, 1.5],  # inside box 0
+    [0.0, 0, 2, 2],     # identical to box 0
+    [1.0, 0, 1, 2],     # zero width, inside box 0
+    [1.0, 1, 1, 1],     # a point
+    [1.0, 1, 1, 1],     # the same point: empty union -> 0
+    [5.0, 5, 6, 7],     # far away
+])
+
+
+def test_kernel_and_composite_agree_on_every_convention():
+    # box_iou on ndarrays runs the numba kernel; on Tensors (and elementwise_box_iou) the
+    # composite: a convention changed in one and not the other fails here
+    kernel = box_iou(EDGE_BOXES, EDGE_BOXES)
+    composite = box_iou(Tensor(EDGE_BOXES), EDGE_BOXES).data
+    np.testing.assert_allclose(kernel, composite, atol=1e-15)
+    np.testing.assert_allclose(kernel, pairwise(naive_iou, EDGE_BOXES, EDGE_BOXES), atol=1e-15)
+    np.testing.assert_allclose(elementwise_box_iou(EDGE_BOXES[:, None], EDGE_BOXES[None]),
+                               kernel, atol=1e-15)
+    assert kernel[0, 1] == 0.0 and kernel[0, 2] == 0.25 and kernel[5, 6] == 0.0
+
+
+def test_elementwise_box_iou_pairs_rows_and_broadcasts():
+    b1, b2 = random_boxes(5), random_boxes(5)
+    b2[:3] = b1[:3] + [0.3, -0.2, 0.4, 0.1]
+    want = np.array([naive_iou(a, b) for a, b in zip(b1, b2)])
+    np.testing.assert_allclose(elementwise_box_iou(b1, b2), want, atol=1e-12)
+    # [N, 1, 4] against [1, M, 4]: every pair, as box_iou
+    np.testing.assert_allclose(elementwise_box_iou(b1[:, None], b2[None]), box_iou(b1, b2),
+                               atol=1e-12)
+    check_op(elementwise_box_iou, lambda p, q: np.array([naive_iou(a, b) for a, b in zip(p, q)]),
+             [b1, b2])
+    with pytest.raises(ValueError, match=r"elementwise_box_iou: boxes1 \(5, 4\) and boxes2 "
+                                         r"\(3, 4\) must pair up row by row"):
+        elementwise_box_iou(b1, b2[:3])
+
+
+def test_crowd_rule_by_hand():
+    # detection 10 x 10, crowd region 40 x 10, overlap 5 x 10: 50 / 100 with the crowd rule
+    # (the detection's area), 50 / 450 without (the union); the crowd's own area would give
+    # 50 / 400
+    det = np.array([[0.0, 0, 10, 10]] * 2)
+    crowd = np.array([[5.0, 0, 45, 10]] * 2)
+    np.testing.assert_allclose(elementwise_box_iou(det, crowd, crowd=[True, False]),
+                               [0.5, 50 / 450])
+    np.testing.assert_allclose(iou_from_areas(np.array([50.0, 0.0]), np.array([100.0, 0.0]),
+                                              np.array([400.0, 0.0])), [50 / 450, 0.0])
+    out = elementwise_box_iou(Tensor(det), crowd, crowd=[True, False])
+    np.testing.assert_allclose(out.data, [0.5, 50 / 450])
+
+
+def test_elementwise_generalized_box_iou_is_the_diagonal_of_the_pairwise_one():
+    b1, b2 = random_boxes(4), random_boxes(4)
+    b2[0] = b1[0] + [0.3, 0.2, -0.4, 0.1]
+    np.testing.assert_allclose(elementwise_generalized_box_iou(b1, b2),
+                               [naive_giou(a, b) for a, b in zip(b1, b2)], atol=1e-12)
+    check_op(elementwise_generalized_box_iou,
+             lambda p, q: np.array([naive_giou(a, b) for a, b in zip(p, q)]), [b1, b2])
 
 
 @pytest.mark.parametrize("fn", [box_iou, generalized_box_iou])

@@ -272,6 +272,20 @@ def test_yolo_v1_loss_against_a_cell_by_cell_loop():
     assert gradcheck(on_scores, [t64(pred[..., conf_and_class])])
 
 
+def test_yolo_v1_loss_with_negative_sizes_uses_the_signed_square_root():
+    # an untrained network predicts negative w and h: the size term compares
+    # sign(w) sqrt(|w|) with sqrt(w^), so w = -0.25 is farther from w^ = 0.25 than w = 0.25
+    s, b, c = 3, 2, 4
+    boxes = [np.array([[2.0, 3, 20, 25], [30, 30, 44, 47]])]
+    target = yolo_v1_targets(boxes, [np.array([0, 3])], (48, 48), s, c)
+    pred = RNG.uniform(0.05, 0.95, (1, s, s, 5 * b + c))
+    pred[..., [2, 3, 7, 8]] *= -1  # every predicted w and h negative
+    got = yolo_v1_loss_terms(t64(pred, False), target, b)
+    want = naive_yolo_terms(pred, target.astype(np.float64), b, 5.0, 0.5)
+    for key in want:
+        assert got[key].item() == pytest.approx(want[key], rel=1e-12), key
+
+
 def test_yolo_v1_loss_errors():
     with pytest.raises(ValueError, match=r"yolo_v1_loss: predictions must be \[N, S, S, B\*5"):
         yolo_v1_loss(t64(np.zeros((1, 3, 3, 14))), np.zeros((1, 3, 3, 8)), 2)

@@ -27,6 +27,13 @@ def test_matcher_low_quality_matches_keep_ties():
     np.testing.assert_array_equal(low, [0, 1, -1, -1])
 
 
+def test_low_quality_matches_keep_every_prediction_tied_for_the_best():
+    # one object, two predictions tied at its best IoU 0.4: both are restored (one
+    # argmax per ground truth would restore only the first: [0, -2, -1])
+    low = Matcher(0.7, 0.3, allow_low_quality_matches=True)(np.array([[0.4, 0.4, 0.1]]))
+    np.testing.assert_array_equal(low, [0, 0, -1])
+
+
 def test_matcher_empty_cases_and_errors():
     assert Matcher(0.5, 0.4)(np.zeros((0, 3))).tolist() == [-1, -1, -1]
     assert Matcher(0.5, 0.4)(np.zeros((2, 0))).shape == (0,)

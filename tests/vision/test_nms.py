@@ -86,3 +86,18 @@ def test_nms_empty_and_errors():
         nms(boxes, np.array([0.1, np.nan]), 0.5)
     with pytest.raises(ValueError, match="batched_nms: idxs must be integers"):
         batched_nms(boxes, np.zeros(2), np.zeros(2), 0.5)
+
+
+@pytest.mark.parametrize("threshold", [np.nan, float("nan"), np.float32("nan")])
+def test_nan_threshold_is_an_error_not_a_silent_keep_all(threshold):
+    boxes = np.array([[0.0, 0, 2, 2], [0.0, 0, 2, 2]])  # identical: IoU 1
+    with pytest.raises(ValueError, match="nms: iou_threshold is NaN"):
+        nms(boxes, np.array([0.9, 0.8]), threshold)
+    with pytest.raises(ValueError, match="batched_nms: iou_threshold is NaN"):
+        batched_nms(boxes, np.array([0.9, 0.8]), np.zeros(2, np.int64), threshold)
+    with pytest.raises(TypeError, match="nms: iou_threshold must be a number, got '0.5'"):
+        nms(boxes, np.array([0.9, 0.8]), "0.5")
+    # thresholds outside [0, 1] are meaningful and accepted, as in torchvision
+    assert nms(boxes, np.array([0.9, 0.8]), 1.5).tolist() == [0, 1]
+    assert nms(boxes, np.array([0.9, 0.8]), np.inf).tolist() == [0, 1]
+    assert nms(boxes, np.array([0.9, 0.8]), -0.1).tolist() == [0]

@@ -33,6 +33,10 @@ def test_map_levels_formula():
             for s in sides]
     np.testing.assert_array_equal(map_levels(boxes, 2, 5, canonical, 4), want)
     assert want == [0, 0, 1, 1, 2, 3, 3, 0]
+    # the scale is sqrt(w h), not a side: 8 x 128 and 128 x 8 have sqrt(area) 32 -> level 4
+    # (index 2), where the width (8 or 128) would give level 2 or 6
+    thin = np.array([[0.0, 0, 8, 128], [0.0, 0, 128, 8]])
+    np.testing.assert_array_equal(map_levels(thin, 2, 6, canonical, 4), [2, 2])
 
 
 def test_infer_scale():
@@ -64,6 +68,17 @@ def test_multiscale_roi_align_pools_each_roi_from_its_level():
     named = MultiScaleRoIAlign(["p3", "p2"], 3, 2, canonical_scale=16, canonical_level=3)
     by_name = named({"p2": feats[0], "p3": feats[1], "p4": feats[2]}, boxes, [(64, 64)] * 2)
     assert by_name.shape == (5, 2, 3, 3)
+
+
+def test_multiscale_roi_align_takes_the_scales_from_the_largest_image():
+    # one 16 x 16 feature map; images of 40 x 40 and 64 x 64 (padded to one batch): the
+    # scale is 16 / 64 = 1/4 (the largest image, as torchvision). The first image alone
+    # would give 2^round(log2(16 / 40)) = 1/2.
+    feats = [Tensor(RNG.standard_normal((2, 1, 16, 16)))]
+    boxes = [np.array([[4.0, 8, 30, 36]]), np.array([[10.0, 2, 50, 60]])]
+    out = MultiScaleRoIAlign(output_size=2, sampling_ratio=2)(feats, boxes, [(40, 40), (64, 64)])
+    rois = np.array([[0, 4.0, 8, 30, 36], [1, 10.0, 2, 50, 60]])
+    np.testing.assert_allclose(out.data, F.roi_align(feats[0], rois, 2, 0.25, 2).data)
 
 
 def test_multiscale_roi_align_gradient_reaches_boxes():

@@ -1,4 +1,5 @@
-"""Semantic segmentation metrics: confusion matrix, pixel accuracy, mean accuracy, mIoU."""
+"""Semantic segmentation metrics (minidl/vision/metrics/segmentation.py): confusion matrix,
+pixel accuracy, mean class accuracy, mean IoU."""
 
 import numpy as np
 import pytest

@@ -1,11 +1,19 @@
-"""COCO evaluation against an independent slow implementation, the matching kernel
-against its twin, and COCO numbers worked out by hand."""
+"""COCO evaluation (minidl/vision/metrics/coco.py) against an independent slow
+implementation, COCO numbers worked out by hand, and properties. The matching kernel
+is held against its twin in tests/kernels/test_detection_eval.py."""
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from minidl.kernels.detection_eval import coco_match, coco_match_reference
-from minidl.vision.metrics import coco_evaluate
+from minidl.vision.metrics import coco_evaluate, scaled_area_ranges
+from tests.vision.metrics.test_inputs import (
+    check_a_duplicate_never_increases_ap,
+    perfect,
+    random_scene,
+    shifted_away,
+)
 
 RECALLS = np.linspace(0, 1, 101)
 
@@ -151,6 +159,27 @@ def test_coco_by_hand():
     assert "maxDets=100" in r.summary()
 
 
+def test_coco_matches_the_best_free_object():
+    # the VOC case of test_voc.py: d2 overlaps the found A by .905 and the free B by .739;
+    # COCO takes B (the best object still free), so at IoU .5 both are TPs: AP50 = 1
+    targets = [{"boxes": np.array([[0.0, 0, 10, 10], [2.0, 0, 12, 10]]),
+                "labels": np.array([1, 1])}]
+    predictions = [{"boxes": np.array([[0.0, 0, 10, 10], [0.5, 0, 10.5, 10]]),
+                    "scores": np.array([0.9, 0.8]), "labels": np.array([1, 1])}]
+    assert coco_evaluate(predictions, targets).stats["AP50"] == pytest.approx(1.0)
+
+
+def test_area_ranges_include_both_ends():
+    # pycocotools ignores an object when area < lo or area > hi: an object of exactly
+    # 32^2 = 1024 px belongs to "small" (0, 1024) and to "medium" (1024, 9216) alike
+    targets = [{"boxes": np.array([[0.0, 0, 32, 32]]), "labels": np.array([1])}]
+    predictions = [{"boxes": np.array([[0.0, 0, 32, 32]]), "scores": np.array([1.0]),
+                    "labels": np.array([1])}]
+    stats = coco_evaluate(predictions, targets).stats
+    assert stats["AP_small"] == pytest.approx(1.0) and stats["AP_medium"] == pytest.approx(1.0)
+    assert stats["AP_large"] == -1.0
+
+
 def test_crowd_region_absorbs_detections():
     # a crowd region: detections inside it are ignored, neither TP nor FP
     targets = [{"boxes": np.array([[0.0, 0, 10, 10], [20.0, 0, 60, 40]]),
@@ -198,25 +227,31 @@ def test_per_class_ap_and_missing_classes():
         r.ap(iou=0.42)
 
 
-@pytest.mark.kernel
-def test_coco_match_kernel_equals_its_twin():
-    rng = np.random.default_rng(0)
-    nd, ng = rng.integers(0, 5, 12), rng.integers(0, 4, 12)
-    det_hi, gt_hi = np.cumsum(nd), np.cumsum(ng)
-    det_lo, gt_lo = det_hi - nd, gt_hi - ng
-    sizes = nd * ng
-    iou_lo = (np.cumsum(sizes) - sizes).astype(np.int64)
-    ious = np.round(rng.uniform(0, 1, sizes.sum()), 1)  # ties on purpose
-    args = [ious, iou_lo, det_lo.astype(np.int64), det_hi.astype(np.int64),
-            gt_lo.astype(np.int64), gt_hi.astype(np.int64),
-            rng.uniform(0, 100, nd.sum()), rng.uniform(0, 100, ng.sum()),
-            rng.uniform(size=ng.sum()) < 0.2, rng.uniform(size=ng.sum()) < 0.3,
-            np.array([0.0, 0.0, 50.0]), np.array([1e10, 50.0, 1e10]), np.array([0.3, 0.5, 0.7])]
-    outputs = []
-    for fn in (coco_match, coco_match_reference):
-        out = (np.zeros((3, 3, nd.sum()), bool), np.zeros((3, 3, nd.sum()), bool),
-               np.zeros((3, ng.sum()), bool))
-        fn(*args, *out)
-        outputs.append(out)
-    for got, want in zip(*outputs):
-        np.testing.assert_array_equal(got, want)
+# ---- properties -----------------------------------------------------------------------
+def test_perfect_detections_give_ap_one():
+    _, targets = random_scene(np.random.default_rng(0))
+    stats = coco_evaluate(perfect(targets), targets).stats
+    assert stats["AP"] == 1.0 and stats["AP50"] == 1.0 and stats["AP75"] == 1.0
+    assert stats["AR100"] == 1.0
+
+
+def test_all_wrong_detections_give_ap_zero():
+    _, targets = random_scene(np.random.default_rng(1))
+    assert coco_evaluate(shifted_away(targets), targets).stats["AP"] == 0.0
+    relabelled = shifted_away(targets, relabel=True)
+    assert coco_evaluate(relabelled, targets, num_classes=3).stats["AP"] == 0.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), which=st.integers(0, 100), drop=st.floats(0.0, 0.5))
+def test_adding_a_duplicate_never_increases_ap(seed, which, drop):
+    check_a_duplicate_never_increases_ap(coco_evaluate, lambda r: r.per_class_ap, seed, which,
+                                         drop)
+
+
+def test_scaled_area_ranges():
+    r = scaled_area_ranges(64)
+    # (64 / 640)^2 = 1 / 100 of COCO's 32^2 = 1024 and 96^2 = 9216
+    assert r["small"] == (0.0, pytest.approx(10.24))
+    assert r["medium"] == (pytest.approx(10.24), pytest.approx(92.16))
+    assert r["all"][0] == 0.0 and r["large"][1] >= 1e10
