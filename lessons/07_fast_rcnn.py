@@ -365,7 +365,8 @@ save_figure(fig, args.out / "training.png")
 # (`batched_nms`, `minidl/vision/nms.py`). The Fast R-CNN paper suppresses at
 # IoU 0.3, torchvision at 0.5. We compare both on the validation set, keep the
 # better, and only then score the test set once, with VOC07 mAP (11-point, IoU
-# 0.5) and COCO AP@[.5:.95] (`evaluate_detector`, `train.py`).
+# 0.5) and COCO AP@[.5:.95] (`evaluate_detector`, `train.py`, which calls
+# `voc_evaluate` and `coco_evaluate`, `minidl/vision/metrics/voc.py` and `coco.py`).
 #
 # A trivial detector for scale: the same given proposals with a random class
 # and a random score each, after the same NMS.

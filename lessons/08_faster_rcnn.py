@@ -301,7 +301,8 @@ for name, props in [("given (lesson 07)", given_proposals)] + [
 #
 # `evaluate_detector` (`train.py`) runs the model on every test image and
 # scores the detections with VOC07 mAP (IoU 0.5, 11-point) and COCO AP
-# averaged over IoU 0.5:0.95 (`minidl/vision/metrics.py`). A trivial detector
+# averaged over IoU 0.5:0.95 (`voc_evaluate` and `coco_evaluate`,
+# `minidl/vision/metrics/voc.py` and `coco.py`). A trivial detector
 # for scale: 100 random boxes per image, sized and shaped like the training
 # objects, with random classes and scores.
 

@@ -224,7 +224,7 @@ def with_box_masks(detections):
 
 
 def mask_scores(detections, targets):
-    """COCO box AP, mask AP (segm) and mask AP50 / AP75 (`coco_evaluate`, metrics.py)."""
+    """COCO box AP, mask AP (segm) and mask AP50 / AP75 (`coco_evaluate`, metrics/coco.py)."""
     flat = [dict(d, masks=d["masks"].reshape(-1, 64, 64)) for d in detections]
     segm = coco_evaluate(flat, targets, iou_type="segm", num_classes=K)
     return {"box AP": coco_evaluate(flat, targets, num_classes=K).ap(),
