@@ -45,3 +45,19 @@ def test_torch_bridge_example_without_torch_trains_saves_and_says_what_it_skippe
     assert result == {"accuracy": result["accuracy"], "torch": None}
     assert result["accuracy"] > 0.8 and (tmp_path / "lenet_minidl.npz").exists()
     assert "skipped the move to PyTorch: PyTorch is not installed" in capsys.readouterr().out
+
+
+def test_the_breakpoint_readme_and_the_example_give_is_im2col_copying_a_pixel():
+    """README and the example name a line of minidl/kernels/conv.py for pdb; it must stay
+    the line of im2col that copies one pixel, where `p row, iy, ox` shows the loop."""
+    import re
+
+    repo = EXAMPLES.parent
+    lines = {int(n) for path in (repo / "README.md", EXAMPLES / "step_through_kernel.py")
+             for n in re.findall(r"minidl/kernels/conv\.py:(\d+)", path.read_text())}
+    assert len(lines) == 1, f"README and the example disagree on the line: {sorted(lines)}"
+    source = (repo / "minidl" / "kernels" / "conv.py").read_text().splitlines()
+    line = lines.pop()
+    assert "= x[n, c, iy, ix]" in source[line - 1], source[line - 1]
+    start = max(i for i in range(line) if source[i].startswith("def "))
+    assert source[start].startswith("def im2col(")

@@ -1,4 +1,4 @@
-"""Benchmarks of convolution, pooling and normalization (issue 3).
+"""Benchmarks of convolution, pooling and normalization.
 
 1. conv2d forward + backward (input, weight and bias gradients) on four layer shapes,
    as milliseconds and as effective GFLOP/s next to the machine's float32 matmul rate

@@ -1,4 +1,4 @@
-"""Benchmarks of the evaluation metrics and the synthetic detection data (issue 5).
+"""Benchmarks of the evaluation metrics and the synthetic detection data.
 
 1. COCO evaluation (``coco_evaluate``, bbox) of 1,000 images x 50 detections,
    4 classes, about 4 objects per image: 10 IoU thresholds x 4 area ranges x
