@@ -31,16 +31,20 @@ Why the loops look as they do:
 * the innermost index is cast to ``np.uint64``: numba then knows it is not
   negative and drops the negative-index wrap-around check, which otherwise
   blocks vectorization;
-* the outer loop is a ``prange`` (numba's threads share it) whose iterations write
-  disjoint outputs: im2col's rows of ``cols``, col2im's (image, channel) planes of x
-  (a plane only receives its own channel's rows: no two threads add into one pixel).
+* the loops are serial, unlike the pool and norm kernels: each im2col / col2im
+  runs between two of OpenBLAS's threaded matrix products, whose threads keep
+  spinning for a while after each product, so a parallel copy here waits for
+  cores and made a convolution 10-20x slower when measured (``python -m
+  minidl.bench --vs-torch --only conv``). The outer loops are still written so
+  that iterations write disjoint outputs (im2col's rows of ``cols``, col2im's
+  (image, channel) planes of x), should a ``prange`` pay off elsewhere.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from minidl.utils.jit import njit, prange
+from minidl.utils.jit import njit
 
 
 @njit
@@ -51,7 +55,7 @@ def valid_range(n_out, stride, offset, n_in):
     return lo, max(lo, hi)
 
 
-@njit(parallel=True)
+@njit
 def im2col(x, window, cols):
     """cols[(c*kh + i)*kw + j, n, oy, ox] = x[n, c, oy*s_h - p_h + i*d_h, ox*s_w - p_w + j*d_w].
 
@@ -61,7 +65,7 @@ def im2col(x, window, cols):
     kh, kw, sh, sw, ph, pw, dh, dw = window
     N, C, H, W = x.shape
     out_h, out_w = cols.shape[2], cols.shape[3]
-    for row in prange(C * kh * kw):  # parallel: iteration ``row`` writes only cols[row]
+    for row in range(C * kh * kw):  # iteration ``row`` writes only cols[row]
         c, i, j = row // (kh * kw), row // kw % kh, row % kw
         offset = j * dw - pw
         lo, hi = valid_range(out_w, sw, offset, W)
@@ -81,7 +85,7 @@ def im2col(x, window, cols):
                     cols[row, n, oy, np.uint64(ox)] = 0
 
 
-@njit(parallel=True)
+@njit
 def col2im(cols, window, x):
     """The adjoint of im2col: x[n, c, iy, ix] += cols[(c*kh + i)*kw + j, n, oy, ox] for every
     (i, j, oy, ox) that reads pixel (iy, ix). Entries that fall in the padding are dropped.
@@ -91,7 +95,7 @@ def col2im(cols, window, x):
     kh, kw, sh, sw, ph, pw, dh, dw = window
     N, C, H, W = x.shape
     out_h, out_w = cols.shape[2], cols.shape[3]
-    for plane in prange(N * C):  # parallel: iteration ``plane`` adds only into x[n, c]
+    for plane in range(N * C):  # iteration ``plane`` adds only into x[n, c]
         n, c = plane // C, plane % C
         for i in range(kh):
             for j in range(kw):

@@ -18,8 +18,10 @@ Without it every add waits for the previous one, one element at a time.
 Group norm standardizes each (sample n, group k) block of C/G channels x M positions,
 a few kilobytes that stay in the L1/L2 cache. So each kernel does all its passes over
 one block before it moves to the next, and x (and g) are read from memory once. The
-blocks are independent, so the two group norm kernels share them out among numba's
-threads (``prange``; each block is written by one thread):
+blocks are independent (each is written by one iteration), but the loop over them is
+serial: group norm runs between a network's threaded matrix products, and a parallel
+loop there waits for cores that OpenBLAS's threads still hold (see
+``minidl/kernels/conv.py``):
 
     group_norm_forward:   mu, s = mean and sqrt(var + eps) of block (n, k);
                           out = w[c] (x - mu) / s + b[c]
@@ -31,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from minidl.utils.jit import njit, prange
+from minidl.utils.jit import njit
 
 SUMS = {"reassoc", "contract"}  # fastmath flags for long reductions (see above)
 
@@ -101,7 +103,7 @@ def channel_affine2(g, x, a, b, d, out):
                 out[n, c, m] = ac * g[n, c, m] + bc * x[n, c, m] + dc
 
 
-@njit(parallel=True, fastmath=SUMS)
+@njit(fastmath=SUMS)
 def group_norm_forward(x, weight, bias, eps, out, mean, invstd):
     """Group norm of each block x[n, k] (C/G channels x M positions), then the affine map:
 
@@ -113,7 +115,7 @@ def group_norm_forward(x, weight, bias, eps, out, mean, invstd):
     N, G, Cg, M = x.shape
     count = Cg * M
     # Parallel over the blocks: block (n, k) writes only out[n, k], mean[n, k], invstd[n, k].
-    for block in prange(N * G):
+    for block in range(N * G):
         n, k = block // G, block % G
         total = 0.0
         for c in range(Cg):
@@ -135,7 +137,7 @@ def group_norm_forward(x, weight, bias, eps, out, mean, invstd):
                 out[n, k, c, m] = scale * x[n, k, c, m] + shift
 
 
-@njit(parallel=True, fastmath=SUMS)
+@njit(fastmath=SUMS)
 def group_norm_backward(g, x, weight, mean, invstd, dx, sum_g, sum_gxhat, input_grad):
     """Group norm's backward over each block (n, k), with xhat = (x - mu) invstd:
 
@@ -149,7 +151,7 @@ def group_norm_backward(g, x, weight, mean, invstd, dx, sum_g, sum_gxhat, input_
     N, G, Cg, M = x.shape
     count = Cg * M
     # Parallel over the blocks: block (n, k) writes only sum_g[n, k], sum_gxhat[n, k], dx[n, k].
-    for block in prange(N * G):
+    for block in range(N * G):
         n, k = block // G, block % G
         mu, inv = mean[n, k], invstd[n, k]
         total_wg, total_wgx = 0.0, 0.0

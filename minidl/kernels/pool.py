@@ -22,22 +22,22 @@ Max pooling (with padding, dilation, ceil_mode), adaptive max pooling, average
 pooling (count_include_pad, divisor_override), adaptive average pooling, and
 nearest / bilinear interpolation are these kernels with different tables.
 
-The two max-pooling kernels are a ``prange`` over the (image, channel) planes,
-shared out among numba's threads: a plane is read and written by one thread only,
-so there are no write races. (A prange over output pixels would have them: the
-scatter-adds of overlapping windows hit the same input pixel.) The weighted sums
-stay serial: each plane needs a scratch row buffer, and they are not hot enough to
-pay for one per thread.
+The max-pooling kernels loop over the (image, channel) planes, each read and
+written by one iteration (a loop over output pixels would not be: the
+scatter-adds of overlapping windows hit the same input pixel). They are serial:
+in a network they run between threaded matrix products, and a parallel loop
+there made the LeNet-5 training step 2.6x slower than a serial one (see
+``minidl/kernels/conv.py`` for why).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from minidl.utils.jit import njit, prange
+from minidl.utils.jit import njit
 
 
-@njit(parallel=True)
+@njit
 def window_max(x, index_h, count_h, index_w, count_w, out, argmax):
     """out[n, c, oy, ox] = max_{a < count_h[oy], b < count_w[ox]} x[n, c, index_h[oy, a],
     index_w[ox, b]]; argmax[n, c, oy, ox] = iy * W + ix of the first maximum (a NaN wins,
@@ -53,7 +53,7 @@ def window_max(x, index_h, count_h, index_w, count_w, out, argmax):
     """
     N, C, H, W = x.shape
     out_h, out_w = out.shape[2], out.shape[3]
-    for nc in prange(N * C):  # parallel: iteration nc writes only out[n, c], argmax[n, c]
+    for nc in range(N * C):  # iteration nc writes only out[n, c], argmax[n, c]
         n, c = nc // C, nc % C
         plane = x[n, c]
         for oy in range(out_h):
@@ -81,14 +81,14 @@ def window_max(x, index_h, count_h, index_w, count_w, out, argmax):
                 argmax[n, c, oy, ox] = best_index
 
 
-@njit(parallel=True)
+@njit
 def scatter_add_planes(grad, index, dx):
     """dx[n, c, index[n, c, k]] += grad[n, c, k]: each gradient goes back to the pixel it came from.
 
     grad, index: [N, C, K];  dx: [N, C, H*W] (accumulated into).
     """
     N, C, K = grad.shape
-    for nc in prange(N * C):  # parallel: iteration nc adds only into its own plane dx[n, c]
+    for nc in range(N * C):  # iteration nc adds only into its own plane dx[n, c]
         n, c = nc // C, nc % C
         for k in range(K):
             dx[n, c, index[n, c, k]] += grad[n, c, k]
