@@ -1,42 +1,45 @@
 # %% [markdown]
-# # Lesson 12 — Recurrent networks: the basic cell, unrolling, vanishing gradients, three uses
-#
-# **Lecture idea.** A recurrent network reads a sequence one element at a time
-# and carries a state: `s(t) = tanh(U s(t-1) + V x(t) + b)`, with the same U, V, b
-# at every step. Unrolled in time it is a deep feed-forward network whose
-# layers share their weights, trained by backpropagation through time (BPTT).
-# Because BPTT multiplies by U^T (and by tanh') once per step, gradients from
-# far back shrink or grow geometrically: the vanishing / exploding gradient
-# problem (Bengio, Simard & Frasconi 1994; Pascanu, Mikolov & Bengio 2013).
-# The lecture lists three uses: a label for every element (sequence element
-# classification), one vector for the whole sequence (sequence representation),
-# and the next element (sequence prediction / generation).
-#
-# **What you build.** The basic cell by hand, checked against `nn.RNNCell`;
-# unrolling with TensorFlow's `static_rnn` / `dynamic_rnn` (with `time_major`
-# and variable lengths) and PyTorch's `nn.RNN`; the powers of U through its
-# eigendecomposition and the gradient of a real loss with respect to earlier
-# states; then three trained RNNs: a running-parity tagger (a label per bit), a
-# digit classifier that reads 16x16 images row by row, and a next-value
-# predictor of sine waves trained with teacher forcing, then run free,
-# generating from its own predictions.
-#
-# **Expected result.** Parity tagger >= 99% per-position accuracy (also on
-# sequences 2.5x longer than in training); digits read row by row >= 90% test
-# accuracy; sine predictor: teacher-forced one-step MSE at least 10x below the
-# "repeat the last value" baseline, and the first 20 generated steps with an
-# MSE below a tenth of the signal's variance.
-# Full run on a 2-core laptop: under a minute.
-#
-# *Measured on a shared 2-core machine (other jobs running, so times are
-# pessimistic), full run, seed 0: parity tagger 100.00% per position at length
-# 20 and 100.00% at length 50 (1.6 s); digits read row by row 96.25% test
-# accuracy (2.0 s); sine predictor one-step MSE 0.00011 against 0.0193 for
-# repeating the last value (177x lower), first 20 generated steps MSE 0.0080
-# against a signal variance of 0.285 (18.5 s); whole lesson 23 s (18 s on an
-# idle machine, same numbers).*
-#
-# Run: `python lessons/12_rnn_basics.py [--quick] [--seed S] [--out DIR]`
+"""
+# Lesson 12 — Recurrent networks: the basic cell, unrolling, vanishing gradients, three uses
+
+**Lecture idea.** A recurrent network reads a sequence one element at a time
+and carries a state: `s(t) = tanh(U s(t-1) + V x(t) + b)`, with the same U, V, b
+at every step. Unrolled in time it is a deep feed-forward network whose
+layers share their weights, trained by backpropagation through time (BPTT).
+Because BPTT multiplies by U^T (and by tanh') once per step, gradients from
+far back shrink or grow geometrically: the vanishing / exploding gradient
+problem (Bengio, Simard & Frasconi 1994; Pascanu, Mikolov & Bengio 2013).
+The lecture lists three uses: a label for every element (sequence element
+classification), one vector for the whole sequence (sequence representation),
+and the next element (sequence prediction / generation).
+
+**What you build.** The basic cell by hand, checked against `nn.RNNCell`;
+unrolling with TensorFlow's `static_rnn` / `dynamic_rnn` (with `time_major`
+and variable lengths) and PyTorch's `nn.RNN`; the powers of U through its
+eigendecomposition (and why, for a non-normal U, they level off above 1 at
+spectral radius 1) and the gradient of a real loss with respect to earlier
+states; then three trained RNNs: a running-parity tagger (a label per bit), a
+digit classifier that reads 16x16 images row by row, and a next-value
+predictor of sine waves trained with teacher forcing, then run free,
+generating from its own predictions.
+
+**Expected result.** Parity tagger >= 99% per-position accuracy (also on
+sequences 2.5x longer than in training); digits read row by row >= 90% test
+accuracy; sine predictor: teacher-forced one-step MSE at least 10x below the
+"repeat the last value" baseline, and the first 20 generated steps with an
+MSE below a tenth of the signal's variance.
+Full run on a 2-core laptop: under a minute.
+
+*Measured on a shared 2-core machine (other jobs running, so times are
+pessimistic), full run, seed 0: parity tagger 100.00% per position at length
+20 and 100.00% at length 50 (1.6 s); digits read row by row 96.25% test
+accuracy (2.0 s); sine predictor one-step MSE 0.00011 against 0.0193 for
+repeating the last value (177x lower), first 20 generated steps MSE 0.0080
+against a signal variance of 0.285 (18.5 s); whole lesson 23 s (18 s on an
+idle machine, same numbers).*
+
+Run: `python lessons/12_rnn_basics.py [--quick] [--seed S] [--out DIR]`
+"""
 
 # %%
 import numpy as np
@@ -48,7 +51,7 @@ from minidl import Tensor
 from minidl.data import DataLoader, TensorDataset, digits, parity, sine_waves
 from minidl.optim import Adam
 from minidl.optim.lr_scheduler import CosineAnnealingLR
-from minidl.utils.lesson import Timer, lesson_args, save_figure
+from minidl.utils.lesson import Timer, check_range, lesson_args, save_figure  # noqa: F401 (exercises)
 from minidl.utils.training import evaluate, train_epoch
 
 args = lesson_args("12_rnn_basics", __doc__)
@@ -63,7 +66,9 @@ lesson_timer = Timer().__enter__()
 # sequences, with 3 input features and a state of 4 numbers, written with
 # nothing but matrix products and tanh. Then the same weights go into
 # `nn.RNNCell`, where PyTorch calls V `weight_ih` [H, I], U `weight_hh` [H, H]
-# and splits b into `bias_ih + bias_hh`.
+# and splits b into `bias_ih + bias_hh`. The library's step is `rnn_tanh_step`
+# in `minidl/nn/rnn.py` (one fused matrix product for both inputs, `_gates`
+# there); `RNNCell` in the same file holds the weights and calls it.
 
 # %%
 rng = np.random.default_rng(args.seed)
@@ -102,6 +107,9 @@ print("nn.RNNCell gives the same states:", cell)
 # `sequence_length` handles a batch of sequences of different lengths: outputs
 # after a sequence's end are zero and its final state is the one at its last
 # real step. PyTorch's `nn.RNN` owns its weights and runs whole sequences.
+# All three loops are in `minidl/nn/rnn.py`: `static_rnn` and `dynamic_rnn`
+# call `_unroll` (the Python loop over time, with the masking for
+# `sequence_length` in `_where_alive`), and `RNNBase.forward` runs the layers.
 
 # %%
 static_out, static_state = nn.static_rnn(cell, [Tensor(x_seq[t]) for t in range(3)])
@@ -137,23 +145,46 @@ assert np.allclose(rnn_out.data, dynamic_out.data, atol=1e-6)
 # the spectral radius rho = max |lambda| is below 1 the powers die out
 # geometrically, above 1 they blow up, at 1 they stay. BPTT multiplies the
 # gradient by U^T once per step back, so the same thing happens to gradients.
+#
+# "At 1 they stay" needs a closer look: at rho = 1 the norm of U^t levels off
+# *above* 1. A random matrix is not normal (its eigenvectors, the columns of
+# Q, are not orthogonal), so ||U^t|| = ||Q diag(lambda^t) Q^-1|| is not
+# max |lambda|^t. For large t only the eigenvalues with |lambda| = 1 survive:
+# U^t tends to v lambda^t w^T, where v is their eigenvector (a column of Q)
+# and w^T the matching row of Q^-1 (a left eigenvector, scaled so that
+# w^T v = 1). That limit has norm ||v|| ||w|| = 1 / cos(angle between v and
+# w): 1 only when the left and right eigenvectors coincide, as in a normal
+# matrix, and more otherwise. The numbers below show it: the level the curve
+# settles at is exactly ||v|| ||w||. An orthogonal matrix (normal, rho = 1)
+# keeps ||U^t|| = 1 at every t.
 
 # %%
 hidden = 32
 W = rng.normal(0, 1, (hidden, hidden))
 W /= np.abs(np.linalg.eigvals(W)).max()  # spectral radius exactly 1
 powers = np.arange(0, 61)
-fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+power_norms = {}
 for rho in (0.9, 1.0, 1.1):
     eigenvalues, Q = np.linalg.eig(rho * W)
     Q_inv = np.linalg.inv(Q)
-    norms = [np.linalg.norm((Q * eigenvalues**k) @ Q_inv, 2) for k in powers]
+    power_norms[rho] = [np.linalg.norm((Q * eigenvalues**k) @ Q_inv, 2) for k in powers]
     assert np.allclose((Q * eigenvalues**7) @ Q_inv, np.linalg.matrix_power(rho * W, 7))
-    axes[0].semilogy(powers, norms, label=f"rho = {rho}")
-    print(f"rho = {rho}: ||U^60|| = {norms[-1]:.3g}")
-axes[0].set(xlabel="power t", ylabel="||U^t|| (spectral norm)",
-            title="powers of U = Q diag(lambda^t) Q^-1")
-axes[0].legend()
+    print(f"rho = {rho}: ||U^60|| = {power_norms[rho][-1]:.3g}")
+eigenvalues, Q = np.linalg.eig(W)
+on_circle = np.abs(eigenvalues) > 1 - 1e-9  # the eigenvalue(s) with |lambda| = 1
+surviving = (Q[:, on_circle] * eigenvalues[on_circle] ** 60) @ np.linalg.inv(Q)[on_circle]
+v, w = Q[:, on_circle][:, 0], np.linalg.inv(Q)[on_circle][0]
+cosine = abs(np.vdot(v, w)) / (np.linalg.norm(v) * np.linalg.norm(w))
+orthogonal = np.linalg.qr(rng.normal(0, 1, (hidden, hidden)))[0]
+orthogonal_norms = [np.linalg.norm(np.linalg.matrix_power(orthogonal, k), 2) for k in powers]
+print(f"rho = 1: {on_circle.sum()} eigenvalue(s) on the unit circle; ||U^60|| = "
+      f"{power_norms[1.0][-1]:.4f}, the surviving part v lambda^60 w^T has norm "
+      f"{np.linalg.norm(surviving, 2):.4f}; ||v|| ||w|| = 1 / cos(angle) = {1 / cosine:.4f}")
+print(f"an orthogonal U: ||U^t|| between {min(orthogonal_norms):.6f} and "
+      f"{max(orthogonal_norms):.6f} for t = 0..60")
+assert power_norms[1.0][-1] > 1.05
+assert abs(np.linalg.norm(surviving, 2) - power_norms[1.0][-1]) < 0.01 * power_norms[1.0][-1]
+assert np.allclose(orthogonal_norms, 1)
 
 # %% [markdown]
 # Now a real loss. An `RNNCell` with 32 units reads 60 random inputs; its
@@ -162,8 +193,17 @@ axes[0].legend()
 # norm against the distance 60 - t. tanh' <= 1 damps every step, so the
 # threshold between vanishing and exploding sits above rho = 1. PyTorch's
 # default init, U(-1/sqrt(H), 1/sqrt(H)), has rho of about 1/sqrt(3): vanishing.
+# (`retain_grad` is in `minidl/autograd/tensor.py`: it asks the backward pass
+# to keep the gradient of a non-leaf tensor.)
 
 # %%
+fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+for rho, norms in power_norms.items():
+    axes[0].semilogy(powers, norms, label=f"rho = {rho}")
+axes[0].semilogy(powers, orthogonal_norms, "k:", label="orthogonal U (rho = 1, normal)")
+axes[0].set(xlabel="power t", ylabel="||U^t|| (spectral norm)",
+            title="powers of U = Q diag(lambda^t) Q^-1")
+axes[0].legend()
 steps = 60
 inputs = rng.normal(0, 1, (16, steps, 4)).astype(np.float32)
 gradient_norms = {}
@@ -181,12 +221,15 @@ for rho in (0.5, 1.0, 1.5, 3.0):
     print(f"rho = {rho}: ||dL/ds(t)|| at distance 0, 20, 59: "
           + ", ".join(f"{norms[d]:.2e}" for d in (0, 20, 59)))
 default_rho = np.abs(np.linalg.eigvals(nn.RNNCell(4, hidden).weight_hh.data)).max()
-print(f"spectral radius of PyTorch's default init for H = {hidden}: {default_rho:.2f}")
+print(f"spectral radius of PyTorch's default init for H = {hidden}: {default_rho:.2f} "
+      f"(1/sqrt(3) = {1 / np.sqrt(3):.2f})")
+assert abs(default_rho - 1 / np.sqrt(3)) < 0.15
 axes[1].set(xlabel="distance 60 - t (steps back from the loss)", ylabel="||dL/ds(t)||",
             title="gradient of 0.5 ||s(60)||^2 with respect to earlier states")
 axes[1].legend()
 save_figure(fig, args.out / "vanishing_exploding.png")
 assert gradient_norms[0.5][-1] < 1e-6 * gradient_norms[0.5][0]  # vanished
+assert gradient_norms[1.0][-1] < gradient_norms[1.0][0]  # at rho = 1, tanh' still damps
 assert gradient_norms[3.0][-1] > 1e3 * gradient_norms[3.0][0]  # exploded
 
 # %% [markdown]
@@ -202,9 +245,9 @@ assert gradient_norms[3.0][-1] > 1e3 * gradient_norms[3.0][0]  # exploded
 class Tagger(nn.Module):
     """x [B, T, 1] bits -> logits [B, T, 2], a class for every position."""
 
-    def __init__(self, hidden: int):
+    def __init__(self, hidden: int, kind: str = "RNN"):
         super().__init__()
-        self.rnn = nn.RNN(1, hidden, batch_first=True)
+        self.rnn = getattr(nn, kind)(1, hidden, batch_first=True)  # nn.RNN, nn.LSTM or nn.GRU
         self.head = nn.Linear(hidden, 2)
 
     def forward(self, x):
@@ -217,24 +260,38 @@ def parity_accuracy(model, x, y):
         return float(np.mean(model(Tensor(x)).data.argmax(-1) == y))
 
 
-tagger = Tagger(32)
-optimizer = Adam(tagger.parameters(), lr=0.01)
-parity_steps = 1000 if not args.quick else 30
 test_bits, test_parity = parity(500, 20, seed=10_000 + args.seed)
 long_bits, long_parity = parity(500, 50, seed=20_000 + args.seed)
-parity_curve = []
-with Timer() as timer:
-    for step in range(parity_steps):
+
+
+def train_tagger(kind="RNN", clip_norm=1.0, rho=None, steps=1000 if not args.quick else 30):
+    """Train a parity tagger with Adam on fresh batches of length 20; returns (model, losses).
+
+    ``rho``: rescale the initial recurrent matrix to this spectral radius (nn.RNN only).
+    """
+    tagger = Tagger(32, kind)
+    if rho is not None:
+        U0 = tagger.rnn.weight_hh_l0.data
+        U0 *= rho / np.abs(np.linalg.eigvals(U0)).max()
+    optimizer = Adam(tagger.parameters(), lr=0.01)
+    curve = []
+    for step in range(steps):
         bits, labels = parity(32, 20, seed=args.seed * 100_000 + step)
         optimizer.zero_grad()
         loss = F.cross_entropy(tagger(Tensor(bits)).reshape(-1, 2), Tensor(labels.reshape(-1)))
         loss.backward()
-        nn.utils.clip_grad_norm_(tagger.parameters(), 1.0)
+        if clip_norm is not None:
+            nn.utils.clip_grad_norm_(tagger.parameters(), clip_norm)
         optimizer.step()
-        parity_curve.append(loss.item())
+        curve.append(loss.item())
         if step % 200 == 199:
-            print(f"step {step + 1}: loss {np.mean(parity_curve[-200:]):.4f}, "
+            print(f"step {step + 1}: loss {np.mean(curve[-200:]):.4f}, "
                   f"test accuracy {parity_accuracy(tagger, test_bits, test_parity):.1%}")
+    return tagger, curve
+
+
+with Timer() as timer:
+    tagger, parity_curve = train_tagger()
 parity_test = parity_accuracy(tagger, test_bits, test_parity)
 parity_long = parity_accuracy(tagger, long_bits, long_parity)
 print(f"running parity: {parity_test:.2%} per position at length 20, {parity_long:.2%} at "
@@ -281,20 +338,26 @@ train_images, train_labels = digits("train", size=size)
 test_images, test_labels = digits("test", size=size)
 if args.quick:
     train_images, train_labels = train_images[:128], train_labels[:128]
-train_loader = DataLoader(TensorDataset(train_images, train_labels), batch_size=32, shuffle=True)
-test_loader = DataLoader(TensorDataset(test_images, test_labels), batch_size=200)
-reader = RowReader(size, 128)
-epochs = 20 if not args.quick else 1
-optimizer = Adam(reader.parameters(), lr=0.002)
-scheduler = CosineAnnealingLR(optimizer, T_max=epochs * len(train_loader))
-with Timer() as timer:
+
+
+def train_reader(train_x, test_x, epochs=20 if not args.quick else 1):
+    """Train a RowReader on images ``train_x``; returns (model, test accuracy on ``test_x``)."""
+    train_loader = DataLoader(TensorDataset(train_x, train_labels), batch_size=32, shuffle=True)
+    test_loader = DataLoader(TensorDataset(test_x, test_labels), batch_size=200)
+    reader = RowReader(size, 128)
+    optimizer = Adam(reader.parameters(), lr=0.002)
+    scheduler = CosineAnnealingLR(optimizer, T_max=epochs * len(train_loader))
     for epoch in range(epochs):
         loss = train_epoch(reader, train_loader, F.cross_entropy, optimizer, scheduler,
                            clip_norm=1.0, desc=f"epoch {epoch + 1}")
         if epoch % 5 == 4 or epoch == epochs - 1:
             print(f"epoch {epoch + 1}: loss {loss:.4f}, test accuracy "
                   f"{evaluate(reader, test_loader):.1%}")
-digits_accuracy = evaluate(reader, test_loader)
+    return reader, evaluate(reader, test_loader)
+
+
+with Timer() as timer:
+    reader, digits_accuracy = train_reader(train_images, test_images)
 print(f"digits read row by row: {digits_accuracy:.2%} test accuracy ({timer.seconds:.1f} s)")
 
 # How the prediction firms up as rows are read: classify the state after each row
@@ -318,9 +381,10 @@ save_figure(fig, args.out / "digits_by_rows.png")
 # Each training sequence is a sine wave with a random frequency, phase and
 # amplitude. The network sees x(1..t) and predicts x(t+1), at every t.
 # During training the input at every step is the *true* previous value
-# (teacher forcing), so all steps train in parallel from one forward pass;
-# a little input noise makes the model more forgiving of its own errors later.
-# At test time we warm it up on 60 true values, then let it run free: each
+# (teacher forcing), so all steps train in parallel from one forward pass.
+# We add a little noise (std 0.05) to the inputs, meant to make the model
+# more forgiving of its own errors once it runs free; exercise 4 measures
+# whether it does. At test time we warm it up on 60 true values, then let it run free: each
 # prediction becomes the next input.
 
 # %%
@@ -337,16 +401,17 @@ class Predictor(nn.Module):
         return self.head(outputs), state
 
 
-predictor = Predictor(64)
-sine_steps, length = (2000, 100) if not args.quick else (20, 30)
-optimizer = Adam(predictor.parameters(), lr=0.005)
-scheduler = CosineAnnealingLR(optimizer, T_max=sine_steps)
-noise_rng = np.random.default_rng(args.seed + 1)
-sine_curve = []
-with Timer() as timer:
-    for step in range(sine_steps):
+def train_predictor(noise=0.05, steps=2000 if not args.quick else 20):
+    """Teacher-forced training on fresh sine waves with input noise; returns (model, losses)."""
+    predictor = Predictor(64)
+    length = 100 if not args.quick else 30
+    optimizer = Adam(predictor.parameters(), lr=0.005)
+    scheduler = CosineAnnealingLR(optimizer, T_max=steps)
+    noise_rng = np.random.default_rng(args.seed + 1)
+    curve = []
+    for step in range(steps):
         waves = sine_waves(32, length + 1, seed=args.seed * 100_000 + step)
-        noisy = waves[:, :-1, None] + 0.05 * noise_rng.standard_normal((32, length, 1))
+        noisy = waves[:, :-1, None] + noise * noise_rng.standard_normal((32, length, 1))
         optimizer.zero_grad()
         predictions, _ = predictor(Tensor(noisy.astype(np.float32)))
         loss = F.mse_loss(predictions, Tensor(waves[:, 1:, None]))
@@ -354,25 +419,36 @@ with Timer() as timer:
         nn.utils.clip_grad_norm_(predictor.parameters(), 1.0)
         optimizer.step()
         scheduler.step()
-        sine_curve.append(loss.item())
+        curve.append(loss.item())
         if step % 500 == 499:
-            print(f"step {step + 1}: teacher-forced MSE {np.mean(sine_curve[-100:]):.5f}")
-print(f"sine predictor trained in {timer.seconds:.1f} s")
+            print(f"step {step + 1}: teacher-forced MSE {np.mean(curve[-100:]):.5f}")
+    return predictor, curve
+
 
 test_waves = sine_waves(200, 121, seed=30_000 + args.seed)
 warm, horizon = 60, 60
-with minidl.no_grad():
-    predictions, _ = predictor(Tensor(test_waves[:, :-1, None]))
-    one_step = float(np.mean((predictions.data[:, warm:, 0] - test_waves[:, warm + 1:]) ** 2))
-    repeat_last = float(np.mean((test_waves[:, warm:-1] - test_waves[:, warm + 1:]) ** 2))
-    # Generation: warm up on the true values, then feed each prediction back in.
-    predictions, state = predictor(Tensor(test_waves[:, :warm, None]))
-    value, generated = predictions[:, -1:], []  # the prediction of x(warm + 1)
-    for _ in range(horizon):
-        generated.append(value.data[:, 0, 0])
-        value, state = predictor(value, state)
-generated = np.stack(generated, axis=1)  # [200, horizon]
 truth = test_waves[:, warm:warm + horizon]
+repeat_last = float(np.mean((test_waves[:, warm:-1] - test_waves[:, warm + 1:]) ** 2))
+
+
+def score_predictor(predictor):
+    """One-step MSE (teacher forced) after the warm-up, and the free run [200, 60]."""
+    with minidl.no_grad():
+        predictions, _ = predictor(Tensor(test_waves[:, :-1, None]))
+        one_step = float(np.mean((predictions.data[:, warm:, 0] - test_waves[:, warm + 1:]) ** 2))
+        # Generation: warm up on the true values, then feed each prediction back in.
+        predictions, state = predictor(Tensor(test_waves[:, :warm, None]))
+        value, generated = predictions[:, -1:], []  # the prediction of x(warm + 1)
+        for _ in range(horizon):
+            generated.append(value.data[:, 0, 0])
+            value, state = predictor(value, state)
+    return one_step, np.stack(generated, axis=1)
+
+
+with Timer() as timer:
+    predictor, sine_curve = train_predictor()
+print(f"sine predictor trained in {timer.seconds:.1f} s")
+one_step, generated = score_predictor(predictor)
 generation_mse = np.mean((generated - truth) ** 2, axis=0)
 variance = float(np.mean(truth**2))
 print(f"teacher-forced one-step MSE {one_step:.5f} vs repeat-last-value {repeat_last:.5f} "
@@ -407,15 +483,35 @@ if not args.quick:
 # %% [markdown]
 # ## Exercises
 #
-# 1. Section 3: give the probe cell `nonlinearity="relu"` (no tanh' damping).
-#    Where is the threshold between vanishing and exploding now?
-# 2. Train the parity tagger on length 20 with a recurrent matrix initialized
-#    at rho = 3 (`tagger.rnn.weight_hh_l0.data *= ...`). What happens without
-#    `clip_grad_norm_`, and with it?
-# 3. Read the digits column by column instead of row by row, or bottom to top
-#    (`images[..., ::-1, :]`). Which rows carry the most information? Compare
-#    the after-each-row accuracy curves.
-# 4. Train the sine predictor without the input noise, and with noise 0.2. How
-#    do the one-step MSE and the generation MSE move, and why in opposite ways?
-# 5. Replace `nn.RNN` by `nn.LSTM` (the state becomes a pair) in any of the three
-#    models; lesson 13 explains why it helps on long sequences.
+# Each exercise ends with a check: run it after your change, and it prints
+# whether your number lies where a correct solution's does (seed 0, full run).
+#
+# 1. **Without tanh.** In section 3, give the probe cell `nonlinearity="relu"`
+#    (`nn.RNNCell(4, hidden, nonlinearity="relu")`: no tanh' damping, but
+#    ReLU' is 0 for the units below zero) and measure the gradient ratio
+#    `norms[59] / norms[0]` at rho = 1, 1.5 and 2. Where is the threshold
+#    between vanishing and exploding now, and why is it above 1?
+#    Check: `check_range("relu, rho = 1: gradient ratio over 59 steps", ratio_1, 1e-17, 1e-12)`
+#    and `check_range("relu, rho = 2: gradient ratio over 59 steps", ratio_2, 10, 1e4)`.
+# 2. **A bad start.** Train the parity tagger with its recurrent matrix
+#    started at spectral radius 3 (`train_tagger(rho=3.0)`, with clipping, and
+#    `train_tagger(rho=3.0, clip_norm=None)`). Does it still learn in 1,000
+#    steps? Look at the hidden units (`tagger.rnn(x)[0]`): how much of their
+#    range do they use, and what does that do to tanh'?
+#    Check: `check_range("rho 3: accuracy at length 20",
+#    parity_accuracy(model, test_bits, test_parity), 0.5, 0.65)` (it does not learn).
+# 3. **Which rows matter?** Read the digits bottom to top
+#    (`train_reader(train_images[..., ::-1, :].copy(), test_images[..., ::-1, :].copy())`)
+#    or column by column (swap the last two axes). Compare the
+#    after-each-row accuracy curves: which part of a digit carries the most?
+#    Check: `check_range("bottom to top: test accuracy", accuracy, 0.90, 0.97)`.
+# 4. **What the input noise does.** Train the sine predictor without input
+#    noise and with noise 0.2 (`train_predictor(noise=0.0)`), then
+#    `score_predictor`. How do the one-step MSE and the generation MSE move,
+#    and why in opposite ways?
+#    Check: `check_range("noise 0: one-step MSE", one_step_0, A, B)` and
+#    `check_range("noise 0: generation MSE, first 20 steps", gen_0, A, B)`.
+# 5. **An LSTM instead.** Train the parity tagger with `train_tagger("LSTM")`
+#    (lesson 13 explains the cell) and test it at length 50.
+#    Check: `check_range("LSTM tagger: accuracy at length 50",
+#    parity_accuracy(model, long_bits, long_parity), 0.99, 1.0)`.

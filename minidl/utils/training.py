@@ -10,18 +10,33 @@ compute the loss, backpropagate, take an optimizer step.
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import sys
 
 import numpy as np
 
 from minidl.autograd.mode import no_grad
+from minidl.utils.lesson import in_notebook
+
+
+def progress_enabled() -> bool:
+    """Bars show in a terminal and in a notebook; not in logs or pipes, nor with TQDM_DISABLE=1."""
+    if os.environ.get("TQDM_DISABLE", "") not in ("", "0"):  # tqdm's own switch
+        return False
+    return in_notebook() or sys.stderr.isatty()
 
 
 def progress(iterable, desc: str = "", total: int | None = None, leave: bool = False):
-    """A tqdm progress bar, silent when the output is not a terminal (logs, tests)."""
-    from tqdm.auto import tqdm
+    """A tqdm progress bar: the notebook widget in a notebook with ipywidgets, else plain text.
 
-    return tqdm(iterable, desc=desc, total=total, leave=leave, disable=not sys.stderr.isatty())
+    Silent where nobody watches (output redirected to a log, the test suite).
+    """
+    if in_notebook() and importlib.util.find_spec("ipywidgets") is not None:
+        from tqdm.notebook import tqdm
+    else:
+        from tqdm.std import tqdm
+    return tqdm(iterable, desc=desc, total=total, leave=leave, disable=not progress_enabled())
 
 
 def accuracy(logits, labels) -> float:
