@@ -71,3 +71,32 @@ def test_detect_returns_arrays_in_target_order_and_leaves_eval_mode():
     assert len(detections) == len(targets) == 6 and seconds >= 0
     assert all(isinstance(v, np.ndarray) for d in detections for v in d.values())
     assert not model.training
+
+
+class NeedsHints(OneBoxDetector):
+    """A toy detector with an extra model input: per image a box hint it must be given."""
+
+    def forward(self, images, targets=None, hints=None):
+        if hints is None or len(hints) != len(images):
+            raise ValueError("NeedsHints: needs hints=, one per image")
+        if self.training:
+            return super().forward(images, targets)
+        return [{"boxes": np.asarray(h, np.float32).reshape(1, 4), "labels": np.array([1]),
+                 "scores": np.array([0.9], np.float32)} for h in hints]
+
+
+def hints_from(targets):
+    return {"hints": [t["boxes"][0] for t in targets]}
+
+
+def test_inputs_gives_the_model_extra_arguments_in_training_and_eval():
+    minidl.manual_seed(0)
+    model, loader = NeedsHints(), same_box_loader()
+    with pytest.raises(ValueError, match="NeedsHints: needs hints"):
+        train_detector(model, loader, SGD(model.parameters(), lr=0.1))
+    history = train_detector(model, loader, SGD(model.parameters(), lr=0.1), inputs=hints_from)
+    assert len(history["loss"]) == len(loader)
+    score = evaluate_detector(model, loader, num_classes=4, inputs=hints_from)
+    assert score.voc07_map == pytest.approx(1.0), "the hints reached the model in eval"
+    assert len(score.targets) == len(score.detections) == 8
+    np.testing.assert_array_equal(score.targets[3]["boxes"], loader.dataset[3][1]["boxes"])
