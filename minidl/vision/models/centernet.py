@@ -181,7 +181,8 @@ class CenterNet(Module):
             k, row, col = np.unravel_index(np.argsort(-heat[i], axis=None)[
                 :self.detections_per_img], heat[i].shape)
             cx, cy = col + offset[i, 0, row, col], row + offset[i, 1, row, col]
-            w, h = size[i, 0, row, col] / 2, size[i, 1, row, col] / 2
+            # an untrained size head may say "negative": no box is narrower than nothing
+            w, h = np.maximum(size[i, :, row, col], 0).T / 2
             boxes = np.stack([cx - w, cy - h, cx + w, cy + h], axis=1) * self.stride
             results.append(select_detections(boxes, heat[i, k, row, col], k + 1, image_size,
                                               score_thresh=0.0, nms_thresh=None,
