@@ -20,13 +20,15 @@ shapes, its class-specific confidences checked by hand, NMS on and off, VOC07
 mAP and COCO AP, detections drawn; the paper's fully connected head against a
 convolutional one at the same budget; YOLO v2's priors by k-means with the
 1 - IoU distance against Euclidean k-means and hand-picked anchors (the
-average IoU of the best prior, the paper's Table 1); YOLO v2 trained at the same
+average IoU of the best prior, the paper's Table 1), on the shapes and on
+sizes skewed towards small boxes; YOLO v2 trained at the same
 budget; recall on objects that share a grid cell, v1 against v2.
 
 **Expected result.** YOLO v1 with a conv head reaches VOC07 mAP >= 0.6 on the
 test set; the paper's fully connected head learns far less at this budget;
-k-means with 1 - IoU beats Euclidean k-means and hand-picked anchors in average
-IoU; YOLO v1 recalls objects that share a cell much less often than objects
+k-means priors beat hand-picked anchors in average IoU, and the 1 - IoU distance
+beats the Euclidean one when small boxes dominate (on the evenly sized shapes
+the two tie); YOLO v1 recalls objects that share a cell much less often than objects
 alone in theirs, and YOLO v2 closes most of that gap.
 Full run on a 2-core laptop: about 5 minutes.
 
@@ -60,6 +62,7 @@ args = lesson_args("10_yolo", __doc__)
 import matplotlib.pyplot as plt  # noqa: E402  (after lesson_args picked the backend)
 
 lesson_timer = Timer().__enter__()
+rng = np.random.default_rng(args.seed)
 EPOCHS = 1 if args.quick else 5          # every YOLO of this lesson trains this long
 
 # %% [markdown]
@@ -234,6 +237,41 @@ for name in ("loss_coord", "loss_size", "loss_obj", "loss_noobj", "loss_class"):
     print(f"  {name:>10}: first 20 steps {first:7.3f} -> last 20 steps {last:7.3f}")
 
 # %% [markdown]
+# **Which predictor is responsible?** Of the B = 2 boxes a cell predicts, the loss
+# trains the one that already overlaps the object best (the other one's
+# confidence is pushed to 0). After training, the two predictors of a cell have
+# specialized; here both boxes of every object cell of a training image, the
+# responsible one solid:
+
+# %%
+trained_conv = yolo["conv"].model.eval()
+image, target = train_set[0]
+with no_grad():
+    out = trained_conv.predict(Tensor(image[None])).data[0]
+grid = out.shape[0]
+assigned = yolo_grid_assign(target["boxes"], (64, 64), grid)
+fig, ax = plt.subplots(figsize=(4, 4))
+draw_grid(ax, image, target, grid, "both predictors of each object cell")
+for k in range(len(target["boxes"])):
+    row, col = int(assigned.row[k]), int(assigned.col[k])
+    predictors = out[row, col, :5 * B].reshape(B, 5)
+    centres_x = (col + predictors[:, 0]) / grid * 64
+    centres_y = (row + predictors[:, 1]) / grid * 64
+    half = np.clip(predictors[:, 2:4], 0, None) * 32
+    boxes_b = np.stack([centres_x - half[:, 0], centres_y - half[:, 1], centres_x + half[:, 0],
+                        centres_y + half[:, 1]], axis=1)
+    overlap = box_iou(target["boxes"][k:k + 1], boxes_b)[0]
+    responsible = int(np.argmax(overlap))
+    for b in range(B):
+        draw.draw_boxes(None, boxes_b[b:b + 1], ax=ax, colour="white",
+                        linestyle="-" if b == responsible else ":")
+    print(f"object {k} in cell ({row}, {col}): predictor IoUs "
+          f"{', '.join(f'{v:.2f}' for v in overlap)}, confidences "
+          f"{', '.join(f'{v:.2f}' for v in predictors[:, 4])} -> predictor {responsible} "
+          "is responsible")
+save_figure(fig, args.out / "responsible_predictor.png")
+
+# %% [markdown]
 # ## 6. Class-specific confidence, NMS, and the score
 #
 # At test time each box b of a cell gets one score per class,
@@ -333,12 +371,12 @@ assert channels == 125 and lecture_out.shape[1:] == (13, 13, 5, 25)
 # Which priors? Faster R-CNN picks anchors by hand. YOLO v2 runs k-means on the
 # training boxes' widths and heights (`kmeans_anchors` in
 # `minidl/vision/models/yolo.py`) with the distance d = 1 - IoU(box, centroid)
-# (`shape_iou`, the boxes sharing a centre): Euclidean distance would let large
-# boxes dominate. The measure is the paper's Table 1: the average, over boxes,
-# of the IoU with the best prior (`best_prior_iou`), here on the validation
-# boxes. Hand-picked: Faster R-CNN's 3 sizes x 3 ratios scaled to the data
-# (sizes 12, 20, 32 px, ratios 1:2, 1:1, 2:1), and the 5 of them nearest to
-# square.
+# (`shape_iou`, the boxes sharing a centre), because with Euclidean distance
+# "larger boxes generate more error than smaller boxes". The measure is the
+# paper's Table 1: the average, over boxes, of the IoU with the best prior
+# (`best_prior_iou`), here on the validation boxes. Hand-picked: Faster R-CNN's
+# 3 sizes x 3 ratios scaled to the data (12, 20, 32 px at 1:2, 1:1, 2:1), and 5
+# of them.
 
 # %%
 train_wh, val_wh = box_sizes(train_set), box_sizes(val_set)
@@ -358,6 +396,26 @@ for name, k, value in table:
     print(f"{name:>28} {k:>3} {value:8.3f}")
 priors = kmeans_anchors(train_wh, 5, "iou", args.seed)
 print("the 5 k-means priors (w x h px):", ", ".join(f"{w:.0f}x{h:.0f}" for w, h in priors))
+
+# %% [markdown]
+# Clusters beat hand-picked anchors by far, but on the shapes the two distances
+# agree: object sizes are spread evenly over 4-31 pixels, so no group of large
+# boxes pulls the Euclidean centroids. Real photos are different: many small
+# objects and a few large ones. The same boxes drawn again with probability
+# proportional to 1 / area, from shapes of 3 to 60 pixels (mostly small, a long
+# tail of large ones), show the paper's effect:
+
+# %%
+wide = box_sizes(ShapesDataset(300 if args.quick else 3000, size_range=(0.04, 0.95),
+                               seed=args.seed + 9000))
+weights = 1 / wide.prod(axis=1)
+skewed = wide[rng.choice(len(wide), len(wide), p=weights / weights.sum())]
+half = len(skewed) * 2 // 3
+skewed_iou = {(distance, k): best_prior_iou(skewed[half:], kmeans_anchors(
+    skewed[:half], k, distance, args.seed)) for distance in ("iou", "euclidean") for k in (5, 9)}
+for k in (5, 9):
+    print(f"small-dominated sizes, k = {k}: avg IoU with IoU clusters "
+          f"{skewed_iou['iou', k]:.3f}, with Euclidean clusters {skewed_iou['euclidean', k]:.3f}")
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
 for distance, values in curves.items():
     axes[0].plot(ks, values, marker="o", label=f"k-means, {distance}")
@@ -459,8 +517,10 @@ if not args.quick:
     assert test_map >= 0.6, f"YOLO v1 (conv head) test VOC07 mAP {test_map:.3f} < 0.6"
     assert scores["fc"].voc07_map < test_map - 0.2, "the fc head learns less at this budget"
     assert test_map > no_nms_map, "NMS removes duplicates, which count as false positives"
-    assert curves["iou"][4] > curves["euclidean"][4] and curves["iou"][4] > table[2][2]
-    assert curves["iou"][8] > table[3][2], "9 IoU clusters beat 9 hand-picked anchors"
+    assert curves["iou"][4] > table[2][2] + 0.03, "5 IoU clusters beat 5 hand-picked anchors"
+    assert curves["iou"][8] > table[3][2] + 0.03, "9 IoU clusters beat 9 hand-picked anchors"
+    assert abs(curves["iou"][4] - curves["euclidean"][4]) < 0.01, "evenly spread sizes: a tie"
+    assert skewed_iou["iou", 9] > skewed_iou["euclidean", 9] + 0.01, "skewed sizes: IoU wins"
     v1_alone, v1_shared = recall["conv", "crowded"]
     v2_alone, v2_shared = recall["v2", "crowded"]
     assert v1_shared < v1_alone - 0.15, "YOLO v1 misses objects that share a cell"

@@ -292,9 +292,15 @@ class DETR(Module):
 
 
 def detr_recipe(train_set, epochs: int = 30, seed: int = 0, batch_size: int = 16,
-                lr: float = 5e-4, **options) -> TrainedDetector:
-    """The small DETR as lesson 16 trains it; ``options`` go to ``DETR``."""
+                lr: float = 5e-4, pretrained_backbone=None, **options) -> TrainedDetector:
+    """The small DETR as lesson 16 trains it; ``options`` go to ``DETR``.
+
+    ``pretrained_backbone``: a trained ``small_backbone`` (e.g. another detector's) whose
+    weights the DETR's backbone starts from -- DETR starts from an ImageNet-trained ResNet.
+    """
     minidl.manual_seed(seed)
     model = DETR(small_backbone(), train_set.num_classes + 1, **options)
+    if pretrained_backbone is not None:
+        model.backbone.load_state_dict(pretrained_backbone.state_dict())
     return train_recipe("DETR", model, train_set, train_set.num_classes, epochs, seed,
                         batch_size, lr)
