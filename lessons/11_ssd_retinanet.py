@@ -193,23 +193,44 @@ for level, (p, (cls, box)) in enumerate(zip(levels, outputs)):
 print(f"laterals: {[tuple(x.shape) for x in lateral]}; anchors per image: "
       f"{sum(p.shape[-1] * p.shape[-2] * 9 for p in levels)}")
 
-fig, ax = plt.subplots(figsize=(8, 4))
-for column, (maps, label) in enumerate(((c_maps[1:], "C"), (levels, "P"))):
-    for row, tensor in enumerate(maps):
-        side = tensor.shape[-1] * 4
-        x0 = 10 + column * 110
-        y0 = 10 + row * 45
-        ax.add_patch(plt.Rectangle((x0, y0), side, 30, fill=False,
-                                   color="tab:blue" if label == "C" else "tab:orange"))
-        ax.text(x0 + side + 4, y0 + 15, f"{label}{row + 2 if label == 'C' else row + 3} "
-                f"{tuple(tensor.shape[1:])}", va="center", fontsize=8)
-ax.annotate("", xy=(120, 25), xytext=(75, 55), arrowprops={"arrowstyle": "->"})
-ax.text(80, 95, "lateral 1x1 + top-down x2 (FPN)", fontsize=8)
-ax.set_xlim(0, 260)
-ax.set_ylim(150, 0)
+fig, ax = plt.subplots(figsize=(8, 5))
+scale = 9                     # a map of side f is drawn as a square of side f * scale
+rows_y = {"P5": 10, "4": 60, "3": 150}
+
+
+def square(x, y, tensor, name, colour):
+    side = tensor.shape[-1] * scale
+    ax.add_patch(plt.Rectangle((x, y), side, side, fill=False, color=colour, linewidth=1.5))
+    ax.text(x + side / 2, y + side + 9, f"{name} {tuple(tensor.shape[1:])}", ha="center",
+            fontsize=8)
+    return x + side, y + side / 2
+
+
+def arrow(start, end, text):
+    ax.annotate("", xy=end, xytext=start, arrowprops={"arrowstyle": "->"})
+    ax.text((start[0] + end[0]) / 2, (start[1] + end[1]) / 2 - 4, text, fontsize=7,
+            ha="center")
+
+
+c3_right, c3_mid = square(10, rows_y["3"], c_maps[-2], "C3", "tab:blue")
+c4_right, c4_mid = square(30, rows_y["4"], c_maps[-1], "C4", "tab:blue")
+p3_right, p3_mid = square(200, rows_y["3"], levels[0], "P3", "tab:orange")
+p4_right, p4_mid = square(220, rows_y["4"], levels[1], "P4", "tab:orange")
+p5_right, p5_mid = square(230, rows_y["P5"], levels[2], "P5", "tab:orange")
+arrow((c3_right, c3_mid), (200, c3_mid), "lateral 1x1")
+arrow((c4_right, c4_mid), (220, c4_mid), "lateral 1x1")
+arrow((238, rows_y["4"] + 36), (238, rows_y["3"]), "")
+ax.text(244, (rows_y["4"] + 36 + rows_y["3"]) / 2, "x2 up, +", fontsize=7)
+arrow((238, rows_y["4"]), (238, rows_y["P5"] + 18), "")
+ax.text(244, (rows_y["4"] + rows_y["P5"] + 18) / 2, "3x3 stride 2", fontsize=7)
+for level_mid in (p3_mid, p4_mid, p5_mid):
+    ax.text(300, level_mid, "class subnet -> 9 x K\nbox subnet -> 9 x 4", fontsize=7,
+            va="center")
+ax.set_xlim(0, 380)
+ax.set_ylim(240, 0)
 ax.axis("off")
-ax.set_title("bottom-up stages (left) and pyramid levels (right): [channels, height, width]",
-             fontsize=9)
+ax.set_title("RetinaNet: bottom-up C3, C4 (blue), pyramid P3-P5 (orange), [channels, h, w]; "
+             "one pair of subnets shared by all levels", fontsize=8)
 save_figure(fig, args.out / "fpn_shapes.png")
 
 # %% [markdown]

@@ -35,7 +35,6 @@ import numpy as np
 import minidl
 import minidl.nn.functional as F
 from minidl.nn import init
-from minidl.nn.activation import ReLU
 from minidl.nn.containers import Sequential
 from minidl.nn.conv import Conv2d
 from minidl.nn.module import Module
@@ -58,19 +57,19 @@ def retinanet_anchor_sizes(base_sizes=(12, 24, 48), octave_scales=(0, 1 / 3, 2 /
 class RetinaNetHead(Module):
     """The class and box subnets, applied to every pyramid level with the same weights.
 
-    Init (section 4.1): conv weights ~ N(0, 0.01), biases 0, except the final class
-    conv's bias = ``prior_bias(prior_probability)`` (``prior_probability=0.5`` gives 0).
+    Each subnet is ``depth`` x (conv3x3 -> norm -> ReLU) (``norm="none"``: the paper's plain
+    conv + ReLU), then a conv3x3 to the outputs. Init (section 4.1): conv weights ~ N(0, 0.01),
+    biases 0, except the final class conv's bias = ``prior_bias(prior_probability)``
+    (``prior_probability=0.5`` gives 0).
     """
 
     def __init__(self, in_channels: int, num_anchors: int, num_classes: int, depth: int = 2,
-                 prior_probability: float = 0.01):
+                 prior_probability: float = 0.01, norm: str = "none"):
         super().__init__()
 
         def subnet():
-            layers = []
-            for _ in range(depth):
-                layers += [Conv2d(in_channels, in_channels, 3, padding=1), ReLU()]
-            return Sequential(*layers)
+            return Sequential(*[conv_norm_relu(in_channels, in_channels, norm=norm)
+                                for _ in range(depth)])
 
         self.cls_subnet, self.bbox_subnet = subnet(), subnet()
         self.cls_logits = Conv2d(in_channels, num_anchors * num_classes, 3, padding=1)
@@ -78,7 +77,8 @@ class RetinaNetHead(Module):
         for layer in self.modules():
             if isinstance(layer, Conv2d):
                 init.normal_(layer.weight, std=0.01)
-                init.zeros_(layer.bias)
+                if layer.bias is not None:
+                    init.zeros_(layer.bias)
         init.constant_(self.cls_logits.bias, prior_bias(prior_probability))
         self.num_classes = num_classes
 
@@ -105,6 +105,8 @@ class RetinaNet(Module):
             aspect_ratios: (0.5, 1, 2).
         gamma, alpha: the focal loss (2, 0.25; gamma = 0 is alpha-balanced cross-entropy).
         prior_probability: pi of the class bias init (0.01; 0.5 means a zero bias).
+        head_norm: normalization after each subnet conv: "none" (the paper) or "group"
+            (GroupNorm, as torchvision's RetinaNet v2; it helps a head trained from scratch).
         score_thresh, nms_thresh, detections_per_img: eval (0.05, 0.5, 100).
 
     Training: ``model(images, targets)`` -> {"classification", "bbox_regression"}.
@@ -114,7 +116,7 @@ class RetinaNet(Module):
 
     def __init__(self, backbone, num_classes: int, fpn_width: int = 64, head_depth: int = 2,
                  anchor_sizes=None, aspect_ratios=(0.5, 1.0, 2.0), gamma: float = 2.0,
-                 alpha: float = 0.25, prior_probability: float = 0.01,
+                 alpha: float = 0.25, prior_probability: float = 0.01, head_norm: str = "none",
                  score_thresh: float = 0.05, nms_thresh: float = 0.5,
                  detections_per_img: int = 100):
         super().__init__()
@@ -128,7 +130,7 @@ class RetinaNet(Module):
         self.anchor_generator = AnchorGenerator(sizes, (tuple(aspect_ratios),), offset=0.5)
         num_anchors = self.anchor_generator.num_anchors_per_location()[0]
         self.head = RetinaNetHead(fpn_width, num_anchors, num_classes - 1, head_depth,
-                                  prior_probability)
+                                  prior_probability, head_norm)
         self.box_coder = BoxCoder(weights=(1.0, 1.0, 1.0, 1.0))
         self.matcher = Matcher(0.5, 0.4, allow_low_quality_matches=True)
         self.num_classes, self.gamma, self.alpha = num_classes, gamma, alpha
