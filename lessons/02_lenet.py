@@ -30,11 +30,17 @@ the paper's input; 1,397 training and 400 test images, each test error is
 **Expected result.** The better of the two networks reaches >= 98% test
 accuracy (mean over three seeds). Full run: under 3 minutes on 2 cores.
 
-*Measured on a 2-core machine (full run, seeds 0, 1, 2): LeNet 1989 98.00%,
-98.00%, 98.75% (mean 98.25%); modern 98.50%, 98.50%, 99.00% (mean 98.67%).
-12 s per 1989 training run (23 epochs of online SGD), 6 s per modern run,
-whole lesson 57 s (machine shared with other jobs); 56 s on an idle machine,
-same accuracies. Quick run: 3 s.*
+*Measured (full run, seeds 0, 1, 2): LeNet 1989 98.00%, 98.00%, 98.75% (mean
+98.25%); modern 98.50%, 98.50%, 99.00% (mean 98.67%), 1.7 test digits better
+on average. Over the last 5 epochs the 1989 network's test accuracy moves by
+0.8 test digits (std), the modern one's by 0.1. First-layer filters after
+training: the 1989 ones correlate 0.96 (median) with their random start
+(||W - W0|| / ||W0|| = 0.40), the modern ones 0.75 (1.21). Time: 56 s for the
+previous version on an idle machine (12 s per 1989 run, 6 s per modern run);
+this version's additions (a convolution by loops, shapes, filter statistics)
+take well under a second. This run took 3,560 s of wall clock (175 s of CPU)
+on a machine shared with four other jobs at a load of about 20, so its times
+say nothing.*
 
 Run: `python lessons/02_lenet.py [--quick] [--seed S] [--out DIR]`
 """

@@ -31,7 +31,9 @@ Full run on a 2-core laptop: about 10 seconds.
 *Measured (full run, seed 0): VOC mAP 0.649 before NMS and 0.848 after; from
 jitter 0.25 to 4.0, VOC10 0.866 -> 0.689 (-20%), COCO AP50 0.862 -> 0.687
 (-20%), AP@[.5:.95] 0.839 -> 0.228 (-73%), AP75 0.862 -> 0.080 (-91%). Time:
-4 s on an idle 2-core machine (an earlier measurement of this lesson); TIME06.
+4 s on an idle 2-core machine for the previous version; this run took 159 s of
+wall clock (7.5 s of CPU) on a machine shared with four other jobs at a load
+of about 20, so its times say nothing.
 The first run ever adds numba's one-time compilation of the kernels.*
 
 Run: `python lessons/06_detection_basics.py [--quick] [--seed S] [--out DIR]`
@@ -99,9 +101,10 @@ save_figure(fig, args.out / "data.png")
 # ## 2. Intersection over union
 #
 # IoU(A, B) = |A ∩ B| / |A ∪ B|: 1 for the same box, 0 for disjoint ones.
-# `box_iou` is in `minidl/vision/boxes.py` (`_inter_union` there computes the
-# intersections and unions for all pairs at once; the numba loop used by NMS is
-# `pair_iou` in `minidl/kernels/boxes.py`).
+# `box_iou` is in `minidl/vision/boxes.py` (`_intersection` there computes the
+# intersections for all pairs at once and `iou_from_areas` turns them into IoUs,
+# the one place for the union and the empty-union rule); the numba loop used by
+# NMS is `pair_iou` in `minidl/kernels/boxes.py`.
 # Two 10 x 10 boxes shifted by 5 pixels share 5 x 10 = 50 pixels; the union
 # is 100 + 100 - 50 = 150, so IoU = 1/3. Note how fast IoU falls with a shift:
 # the box is only half a side off, and IoU is already far below the usual 0.5.
@@ -329,7 +332,7 @@ print(f"VOC mAP before NMS {ap_raw:.3f}, after NMS {ap_nms:.3f}: duplicates are 
 # (3 * 1 + 4 * 0.75 + 2 * 0.667) / 11 = 0.6667 — a coarser reading of the same curve.
 #
 # The library's versions: `precision_recall` and `average_precision` in
-# `minidl/vision/metrics.py`.
+# `minidl/vision/metrics/ranking.py`.
 
 # %%
 hits = np.array([1, 0, 1, 1, 0, 1], bool)
@@ -373,7 +376,8 @@ save_figure(fig, args.out / "pr_by_hand.png")
 #   object size. A box that is "roughly right" counts at 0.5 but not at 0.9,
 #   so COCO's main number rewards precise localization.
 #
-# `voc_evaluate` and `coco_evaluate` are in `minidl/vision/metrics.py`; COCO's
+# `voc_evaluate` is in `minidl/vision/metrics/voc.py` and `coco_evaluate` in
+# `minidl/vision/metrics/coco.py`; COCO's
 # greedy matching of detections to objects, one image and class at a time,
 # is the numba loop `coco_match` in `minidl/kernels/detection_eval.py`.
 #

@@ -30,13 +30,14 @@ accuracy; sine predictor: teacher-forced one-step MSE at least 10x below the
 MSE below a tenth of the signal's variance.
 Full run on a 2-core laptop: under a minute.
 
-*Measured on a shared 2-core machine (other jobs running, so times are
-pessimistic), full run, seed 0: parity tagger 100.00% per position at length
-20 and 100.00% at length 50 (1.6 s); digits read row by row 96.25% test
-accuracy (2.0 s); sine predictor one-step MSE 0.00011 against 0.0193 for
-repeating the last value (177x lower), first 20 generated steps MSE 0.0080
-against a signal variance of 0.285 (18.5 s); whole lesson 23 s (18 s on an
-idle machine, same numbers).*
+*Measured (full run, seed 0): parity tagger 100.00% per position at length 20
+and 100.00% at length 50; digits read row by row 96.25% test accuracy; sine
+predictor one-step MSE 0.00011 against 0.0193 for repeating the last value
+(177x lower), first 20 generated steps MSE 0.0080 against a signal variance of
+0.285. Time: 18 s on an idle 2-core machine before this version's additions
+(which add well under a second); this run took 807 s of wall clock (61 s of
+CPU) on a machine shared with four other jobs at a load of about 15, so its
+times say nothing.*
 
 Run: `python lessons/12_rnn_basics.py [--quick] [--seed S] [--out DIR]`
 """
@@ -67,7 +68,7 @@ lesson_timer = Timer().__enter__()
 # nothing but matrix products and tanh. Then the same weights go into
 # `nn.RNNCell`, where PyTorch calls V `weight_ih` [H, I], U `weight_hh` [H, H]
 # and splits b into `bias_ih + bias_hh`. The library's step is `rnn_tanh_step`
-# in `minidl/nn/rnn.py` (one fused matrix product for both inputs, `_gates`
+# in `minidl/nn/rnn_cell.py` (one fused matrix product for both inputs, `_gates`
 # there); `RNNCell` in the same file holds the weights and calls it.
 
 # %%
@@ -109,7 +110,8 @@ print("nn.RNNCell gives the same states:", cell)
 # real step. PyTorch's `nn.RNN` owns its weights and runs whole sequences.
 # All three loops are in `minidl/nn/rnn.py`: `static_rnn` and `dynamic_rnn`
 # call `_unroll` (the Python loop over time, with the masking for
-# `sequence_length` in `_where_alive`), and `RNNBase.forward` runs the layers.
+# `sequence_length` in `_where_alive`), and `RNNBase.forward` runs the layers
+# (each through one fused primitive, `RNNLayer` in `minidl/ops/rnn.py`).
 
 # %%
 static_out, static_state = nn.static_rnn(cell, [Tensor(x_seq[t]) for t in range(3)])
@@ -498,7 +500,7 @@ if not args.quick:
 #    `train_tagger(rho=3.0, clip_norm=None)`). Does it still learn in 1,000
 #    steps? Look at the hidden units (`tagger.rnn(x)[0]`): how much of their
 #    range do they use, and what does that do to tanh'?
-#    Check: `check_range("rho 3: accuracy at length 20",
+#    Check (after `minidl.manual_seed(0)`): `check_range("rho 3: accuracy at length 20",
 #    parity_accuracy(model, test_bits, test_parity), 0.5, 0.65)` (it does not learn).
 # 3. **Which rows matter?** Read the digits bottom to top
 #    (`train_reader(train_images[..., ::-1, :].copy(), test_images[..., ::-1, :].copy())`)
@@ -506,12 +508,17 @@ if not args.quick:
 #    after-each-row accuracy curves: which part of a digit carries the most?
 #    Check: `check_range("bottom to top: test accuracy", accuracy, 0.90, 0.97)`.
 # 4. **What the input noise does.** Train the sine predictor without input
-#    noise and with noise 0.2 (`train_predictor(noise=0.0)`), then
-#    `score_predictor`. How do the one-step MSE and the generation MSE move,
-#    and why in opposite ways?
-#    Check: `check_range("noise 0: one-step MSE", one_step_0, A, B)` and
-#    `check_range("noise 0: generation MSE, first 20 steps", gen_0, A, B)`.
+#    noise and with noise 0.2, each after `minidl.manual_seed(0)`
+#    (`predictor_0, _ = train_predictor(noise=0.0)`), and score them with
+#    `score_predictor` (the generation MSE of the first 20 steps is
+#    `np.mean((generated - truth) ** 2, axis=0)[:20].mean()`). Compare with
+#    noise 0.05 (also after `minidl.manual_seed(0)`). How do the one-step MSE
+#    and the generation MSE move, and why in opposite ways?
+#    Check: `check_range("noise 0: one-step MSE", one_step_0, 2e-5, 1e-4)`,
+#    `check_range("noise 0: generation MSE, first 20 steps", gen_0, 0.006, 0.025)` and
+#    `check_range("noise 0.2: one-step MSE", one_step_02, 5e-4, 3e-3)`; with
+#    noise 0.05 a solution measured 7.9e-5 and 0.0040.
 # 5. **An LSTM instead.** Train the parity tagger with `train_tagger("LSTM")`
 #    (lesson 13 explains the cell) and test it at length 50.
-#    Check: `check_range("LSTM tagger: accuracy at length 50",
+#    Check (after `minidl.manual_seed(0)`): `check_range("LSTM tagger: accuracy at length 50",
 #    parity_accuracy(model, long_bits, long_parity), 0.99, 1.0)`.

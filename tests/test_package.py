@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 import minidl
 
@@ -39,3 +40,36 @@ def test_tensor_factory_copies():
     t = minidl.tensor(source)
     source[0] = 1
     assert t.data[0] == 0
+
+
+def _fresh(code: str) -> str:
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+def test_subpackages_load_lazily_on_first_use():
+    code = ("import sys, minidl; "
+            "print(sorted(m for m in ('minidl.nn', 'minidl.optim', 'minidl.data', "
+            "'minidl.vision', 'minidl.utils.data') if m in sys.modules))")
+    assert _fresh(code) == "[]"
+    code = ("import minidl; "
+            "print(minidl.nn.Linear.__name__, minidl.nn.functional.relu.__name__, "
+            "minidl.optim.SGD.__name__, minidl.data.DataLoader.__name__, "
+            "minidl.utils.data.TensorDataset.__name__, minidl.vision.nms.__name__, "
+            "minidl.utils.draw_graph.__name__)")
+    assert _fresh(code) == "Linear relu SGD DataLoader TensorDataset nms draw_graph"
+
+
+def test_unknown_attributes_are_attribute_errors():
+    with pytest.raises(AttributeError, match="module 'minidl' has no attribute 'nope'"):
+        minidl.nope  # noqa: B018
+    with pytest.raises(AttributeError, match="module 'minidl.utils' has no attribute 'nope'"):
+        minidl.utils.nope  # noqa: B018
+
+
+def test_pytorch_names_at_the_top_level():
+    for name in ("from_numpy", "as_tensor", "linspace", "randn_like", "rand_like", "full_like",
+                 "empty", "is_tensor", "nonzero", "gather", "sort", "topk", "argsort", "bmm",
+                 "mm", "sin", "cos", "clone", "narrow", "masked_fill", "multinomial", "device",
+                 "cuda", "eq", "all", "any", "float32", "long", "double"):
+        assert hasattr(minidl, name), name

@@ -1,4 +1,6 @@
-"""Autograd core: Tensor, Function, the backward engine, gradcheck, grad modes."""
+"""Autograd core: Tensor (tensor.py), Function and the version counter (function.py), the
+backward engine (engine.py), in-place rules (inplace.py), dtypes and the device (dtypes.py),
+factories (creation.py), gradcheck, grad modes (mode.py)."""
 
 from minidl.autograd.tensor import Tensor  # noqa: I001  (Tensor first: the ops import it)
 from minidl.autograd.function import Function

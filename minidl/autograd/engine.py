@@ -13,6 +13,13 @@ The graph is made of Functions (nodes); each node knows its input Tensors
    gets the sum of both paths;
 4. stores the result in ``.grad`` of leaves (accumulating across calls, as in
    PyTorch) and frees the graph unless ``retain_graph=True``.
+
+Before step 2, every node checks that the tensors it saved for backward were not
+changed in place since (the version counter, explained in ``function.py``): a
+changed input would give a wrong gradient, so backward raises instead, before
+any ``.grad`` changes. A ``backward`` that returns the wrong number of gradients,
+or a gradient whose shape is not the input's (nor one that sums back to it), is
+a bug in that Function: the error names it, the input and the shapes.
 """
 
 from __future__ import annotations
@@ -56,8 +63,7 @@ def topological_order(root_fn) -> list:
                 f"backward: the graph through {node.name} was already freed by an earlier "
                 "backward; call backward(retain_graph=True) the first time to go through it twice"
             )
-        for parent, needs in zip(node.parents, node.needs_input_grad):
-            fn = parent.grad_fn if needs else None
+        for fn in node.parent_fns:
             if fn is not None and fn not in seen:
                 seen.add(fn)
                 nodes.append(fn)
@@ -101,6 +107,9 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
         return
 
     order = topological_order(root.grad_fn)  # raises before any .grad changes
+    for node in order:
+        if node.saved_versions:
+            node.check_saved_versions()
     check_finite = mode.anomaly_enabled
 
     grads = {root.grad_fn: grad}  # node -> dL/d(its output), summed over all paths
@@ -117,21 +126,65 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
             in_grads = node.backward(out_grad)
         if type(in_grads) is not tuple:
             in_grads = (in_grads,)
-        for parent, needs, g in zip(node.parents, node.needs_input_grad, in_grads):
+        if len(in_grads) != len(node.parents):
+            raise_wrong_count(node, in_grads)
+        for i, (parent, needs, fn, g) in enumerate(
+                zip(node.parents, node.needs_input_grad, node.parent_fns, in_grads)):
             if not needs or g is None:
                 continue
             data = parent.data
             if g.shape != data.shape:
-                g = unbroadcast(g, data.shape)
+                g = unbroadcast_checked(node, i, g, data.shape)
             if g.dtype is not data.dtype:  # e.g. a float64 constant met a float32 tensor
                 g = g.astype(data.dtype, copy=False)
-            fn = parent.grad_fn
-            if fn is None:  # a leaf: accumulate into .grad (a copy: never alias an op's array)
-                parent.grad = g.copy() if parent.grad is None else parent.grad + g
+            if fn is None:  # a leaf: accumulate into .grad, never aliasing another array
+                if parent.grad is not None:
+                    parent.grad = parent.grad + g
+                else:
+                    parent.grad = g if made_for_this_input(g, out_grad, in_grads, node) \
+                        else g.copy()
             elif fn in grads:
                 grads[fn] = grads[fn] + g
             else:
                 grads[fn] = g
         if not retain_graph:  # free the graph: drop the saved arrays and the edges
             node.saved_tensors = None
+            node.saved_versions = ()
             node.parents = None
+
+
+def made_for_this_input(g, out_grad, in_grads, node) -> bool:
+    """True when ``backward`` made ``g`` afresh for this one input, so that a leaf can keep it
+    as its ``.grad`` without a copy: it is not the incoming gradient passed through (``Add``),
+    not given to two inputs, not a view of another array, and not an array the node saved.
+    Otherwise the leaf gets a copy, so that changing one ``.grad`` in place (``clip_grad_norm_``,
+    ``zero_grad(set_to_none=False)``) can never change another gradient."""
+    if g is out_grad or g.base is not None:
+        return False
+    if sum(other is g for other in in_grads) > 1:
+        return False
+    return not any(g is saved for saved in node.saved_tensors or ())
+
+
+def raise_wrong_count(node, in_grads) -> None:
+    """A backward must return one gradient (or None) per input of forward."""
+    raise RuntimeError(
+        f"backward: {node.name}.backward returned {len(in_grads)} gradient(s), but its "
+        f"forward took {len(node.parents)} input(s); return one per input (None where an "
+        "input needs no gradient)")
+
+
+def unbroadcast_checked(node, index: int, grad, shape: tuple) -> np.ndarray:
+    """``unbroadcast(grad, shape)``, or an error naming the Function when ``grad`` is not an
+    array of ``shape`` or of a shape that ``shape`` broadcasts to."""
+    got = getattr(grad, "shape", None)
+    try:
+        fits = got is not None and np.broadcast_shapes(got, shape) == got
+    except ValueError:
+        fits = False
+    if not fits:
+        what = f"shape {got}" if got is not None else f"a {type(grad).__name__}"
+        raise RuntimeError(
+            f"backward: {node.name}.backward returned a gradient of {what} for input {index}, "
+            f"which has shape {shape}; the gradient must have the input's shape")
+    return unbroadcast(grad, shape)

@@ -1,7 +1,9 @@
-"""python -m minidl.bench [--quick] [section ...]
+"""python -m minidl.bench [--quick] [section ...]  |  python -m minidl.bench --vs-torch [--only ROW]
 
 Prints every benchmark table. Figures are measurements of this machine, not
 assertions: the README lists the goals and the last measured values.
+``--vs-torch`` instead runs the same workloads in minidl and in PyTorch side by side
+and prints minidl / PyTorch per row (minidl/bench/vs_torch.py; needs PyTorch installed).
 """
 
 from __future__ import annotations
@@ -18,7 +20,24 @@ def main(argv=None) -> None:
     parser.add_argument("sections", nargs="*",
                         help=f"which tables to print (default: all of {', '.join(SECTIONS)})")
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
+    parser.add_argument("--vs-torch", action="store_true",
+                        help="compare with PyTorch, row by row (needs PyTorch installed)")
+    parser.add_argument("--only", metavar="TEXT",
+                        help="with --vs-torch: only the rows whose name contains TEXT "
+                             "('memory', 'lesson' for those tables)")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="with --vs-torch: threads for PyTorch and NumPy's BLAS (default 2)")
+    parser.add_argument("--markdown", action="store_true",
+                        help="with --vs-torch: also print the table as Markdown (for README)")
     args = parser.parse_args(argv)
+    if args.vs_torch:
+        if args.sections:
+            parser.error("--vs-torch prints its own table; give no sections")
+        from minidl.bench import vs_torch
+
+        vs_torch.run(quick=args.quick, only=args.only, as_markdown=args.markdown,
+                     threads=args.threads)
+        return
     unknown = [s for s in args.sections if s not in SECTIONS]
     if unknown:
         parser.error(f"unknown section(s) {unknown}; choose from {SECTIONS}")

@@ -11,9 +11,9 @@ design, where each step does
                g(t) W_hh     [32, 512] @ [512, 128]    (not at t = 1: h(0) is a constant)
 
 with g(t) = dL/d(gates at t). The goal is to stay within 2x of that floor. A
-second floor does the input products for all steps in one matmul each way (what
-a fused, hand-written LSTM layer could do); the module does not, see the note at
-the top of ``minidl/nn/rnn.py``. GRU and the plain RNN are timed the same way.
+second floor does the input products for all steps in one matmul each way, as the
+fused layers of ``minidl/ops/rnn.py`` behind the modules do. GRU and the plain RNN
+are timed the same way. (``python -m minidl.bench --vs-torch`` compares with PyTorch.)
 """
 
 from __future__ import annotations

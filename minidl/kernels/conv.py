@@ -7,31 +7,33 @@ for output pixel (oy, ox) and tap (i, j), the input pixel
     iy = oy * s_h - p_h + i * d_h,      ix = ox * s_w - p_w + j * d_w      (0 outside x).
 
 ``im2col`` copies those pixels into a matrix, one row per (channel, tap) and
-one column per output pixel:
+one column per (image, output pixel):
 
-    cols[n, (c * kh + i) * kw + j, oy, ox] = x[n, c, iy, ix]
+    cols[(c * kh + i) * kw + j, n, oy, ox] = x[n, c, iy, ix]
 
-so the convolution with weight w: [Cout, C, kh, kw] becomes one matrix product
-per image, w.reshape(Cout, C*kh*kw) @ cols[n].reshape(C*kh*kw, Hout*Wout),
+so the convolution of a batch of images with weight w: [Cout, C, kh, kw] becomes
+one matrix product, w.reshape(Cout, C*kh*kw) @ cols.reshape(C*kh*kw, N*Hout*Wout),
 done by BLAS (Chellapilla, Puri & Simard 2006, "High performance convolutional
-neural networks for document processing"; Caffe's im2col). ``col2im`` is the
-adjoint (the transpose) of ``im2col``: it adds every column entry back onto the
-pixel it was read from. Input gradient of a convolution, and the forward pass
-of a transposed convolution, are both ``col2im`` of a matrix product.
+neural networks for document processing"; Caffe's im2col). The images sit side by
+side in the columns, so a batch of small images is one large product rather than
+many small ones. ``col2im`` is the adjoint (the transpose) of ``im2col``: it adds
+every column entry back onto the pixel it was read from. Input gradient of a
+convolution, and the forward pass of a transposed convolution, are both
+``col2im`` of a matrix product.
 
 Kernel arguments: ``window = (kh, kw, s_h, s_w, p_h, p_w, d_h, d_w)``; the output
 grid (Hout, Wout) is read off ``cols``' shape. Every array must be C-contiguous.
 
-Speed notes (measured on 2 cores):
+Why the loops look as they do:
 * the inner loop over ox copies a run of one input row; ``valid_range`` finds
   the run that lies inside the image once per (tap, row), so the loop body has
   no branch and numba vectorizes it;
 * the innermost index is cast to ``np.uint64``: numba then knows it is not
   negative and drops the negative-index wrap-around check, which otherwise
-  blocks vectorization (this alone makes the copy about 4x faster);
+  blocks vectorization;
 * the loops are serial. The op calls them on a few images at a time between
-  BLAS calls so ``cols`` stays in cache; numba threads next to BLAS threads
-  were slower on 2 cores.
+  BLAS calls so ``cols`` stays in cache; numba threads next to BLAS's threads
+  compete for the same 2 cores (``python -m minidl.bench`` has the timings).
 """
 
 from __future__ import annotations
@@ -51,21 +53,21 @@ def valid_range(n_out, stride, offset, n_in):
 
 @njit
 def im2col(x, window, cols):
-    """cols[n, (c*kh + i)*kw + j, oy, ox] = x[n, c, oy*s_h - p_h + i*d_h, ox*s_w - p_w + j*d_w].
+    """cols[(c*kh + i)*kw + j, n, oy, ox] = x[n, c, oy*s_h - p_h + i*d_h, ox*s_w - p_w + j*d_w].
 
-    x: [N, C, H, W];  cols: [N, C*kh*kw, Hout, Wout] (written; zero where the tap
+    x: [N, C, H, W];  cols: [C*kh*kw, N, Hout, Wout] (written; zero where the tap
     falls in the padding).
     """
     kh, kw, sh, sw, ph, pw, dh, dw = window
     N, C, H, W = x.shape
     out_h, out_w = cols.shape[2], cols.shape[3]
-    for n in range(N):
-        for c in range(C):
-            for i in range(kh):
-                for j in range(kw):
-                    row = (c * kh + i) * kw + j
-                    offset = j * dw - pw
-                    lo, hi = valid_range(out_w, sw, offset, W)
+    for c in range(C):
+        for i in range(kh):
+            for j in range(kw):
+                row = (c * kh + i) * kw + j
+                offset = j * dw - pw
+                lo, hi = valid_range(out_w, sw, offset, W)
+                for n in range(N):
                     for oy in range(out_h):
                         iy = oy * sh - ph + i * dh
                         if iy < 0 or iy >= H:  # the whole row is padding
@@ -73,20 +75,20 @@ def im2col(x, window, cols):
                         else:
                             start, stop = lo, hi
                         for ox in range(start):
-                            cols[n, row, oy, np.uint64(ox)] = 0
+                            cols[row, n, oy, np.uint64(ox)] = 0
                         for ox in range(start, stop):
                             ix = np.uint64(ox * sw + offset)
-                            cols[n, row, oy, np.uint64(ox)] = x[n, c, iy, ix]
+                            cols[row, n, oy, np.uint64(ox)] = x[n, c, iy, ix]
                         for ox in range(stop, out_w):
-                            cols[n, row, oy, np.uint64(ox)] = 0
+                            cols[row, n, oy, np.uint64(ox)] = 0
 
 
 @njit
 def col2im(cols, window, x):
-    """The adjoint of im2col: x[n, c, iy, ix] += cols[n, (c*kh + i)*kw + j, oy, ox] for every
+    """The adjoint of im2col: x[n, c, iy, ix] += cols[(c*kh + i)*kw + j, n, oy, ox] for every
     (i, j, oy, ox) that reads pixel (iy, ix). Entries that fall in the padding are dropped.
 
-    cols: [N, C*kh*kw, Hout, Wout];  x: [N, C, H, W] (accumulated into: pass zeros).
+    cols: [C*kh*kw, N, Hout, Wout];  x: [N, C, H, W] (accumulated into: pass zeros).
     """
     kh, kw, sh, sw, ph, pw, dh, dw = window
     N, C, H, W = x.shape
@@ -104,7 +106,7 @@ def col2im(cols, window, x):
                             continue
                         for ox in range(lo, hi):
                             ix = np.uint64(ox * sw + offset)
-                            x[n, c, iy, ix] += cols[n, row, oy, np.uint64(ox)]
+                            x[n, c, iy, ix] += cols[row, n, oy, np.uint64(ox)]
 
 
 # ---- plain-NumPy twins (the tests hold the kernels against these) -----------
@@ -119,7 +121,8 @@ def _padded(x, window, out_h, out_w):
 
 
 def im2col_reference(x, window, out_h, out_w):
-    """im2col with NumPy slicing: tap (i, j) is a strided slice of the padded input."""
+    """im2col with NumPy slicing: tap (i, j) is a strided slice of the padded input.
+    Returns [C*kh*kw, N, out_h, out_w]."""
     kh, kw, sh, sw, ph, pw, dh, dw = window
     N, C = x.shape[:2]
     xp = _padded(x, window, out_h, out_w)
@@ -128,16 +131,17 @@ def im2col_reference(x, window, out_h, out_w):
         for j in range(kw):
             cols[:, :, i, j] = xp[:, :, i * dh: i * dh + (out_h - 1) * sh + 1: sh,
                                   j * dw: j * dw + (out_w - 1) * sw + 1: sw]
-    return cols.reshape(N, C * kh * kw, out_h, out_w)
+    return cols.transpose(1, 2, 3, 0, 4, 5).reshape(C * kh * kw, N, out_h, out_w)
 
 
 def col2im_reference(cols, window, x_shape):
-    """col2im with NumPy slicing: add each tap's slice back into a padded image, then crop."""
+    """col2im with NumPy slicing: add each tap's slice back into a padded image, then crop.
+    cols: [C*kh*kw, N, out_h, out_w]."""
     kh, kw, sh, sw, ph, pw, dh, dw = window
     N, C, H, W = x_shape
     out_h, out_w = cols.shape[2:]
     xp = np.zeros_like(_padded(np.zeros(x_shape, cols.dtype), window, out_h, out_w))
-    cols = cols.reshape(N, C, kh, kw, out_h, out_w)
+    cols = cols.reshape(C, kh, kw, N, out_h, out_w).transpose(3, 0, 1, 2, 4, 5)
     for i in range(kh):
         for j in range(kw):
             xp[:, :, i * dh: i * dh + (out_h - 1) * sh + 1: sh,

@@ -25,7 +25,8 @@ nearest / bilinear interpolation are these kernels with different tables.
 The loops are serial. A ``prange`` over the batch would be free of write races
 (each image is written by one thread; a prange over output pixels would not be,
 since the scatter-adds of neighbouring windows hit the same input pixel), but on
-2 cores, with OpenBLAS's threads spinning next to numba's, it measured slower.
+2 cores numba's threads compete with OpenBLAS's, which spin for a while after each
+matrix product (``python -m minidl.bench --vs-torch`` times the pools in a network).
 """
 
 from __future__ import annotations
@@ -39,7 +40,13 @@ from minidl.utils.jit import njit
 def window_max(x, index_h, count_h, index_w, count_w, out, argmax):
     """out[n, c, oy, ox] = max_{a < count_h[oy], b < count_w[ox]} x[n, c, index_h[oy, a],
     index_w[ox, b]]; argmax[n, c, oy, ox] = iy * W + ix of the first maximum (a NaN wins,
-    as in PyTorch, so NaNs propagate).
+    the last one if several, as in PyTorch, so NaNs propagate).
+
+    The loop over a window starts from its first tap and keeps the larger value with a
+    select (``best = value if bigger else best``) that the CPU runs without a branch;
+    written as ``if value > best or isnan(value)`` it is a branch that the CPU
+    mispredicts about half the time on random data. NaNs are rare, so a window is
+    scanned again for them only when one was seen.
 
     x: [N, C, H, W];  out, argmax: [N, C, Hout, Wout].
     """
@@ -47,18 +54,28 @@ def window_max(x, index_h, count_h, index_w, count_w, out, argmax):
     out_h, out_w = out.shape[2], out.shape[3]
     for n in range(N):
         for c in range(C):
+            plane = x[n, c]
             for oy in range(out_h):
                 for ox in range(out_w):
-                    best = -np.inf
-                    best_index = index_h[oy, 0] * W + index_w[ox, 0]
+                    iy, ix = index_h[oy, 0], index_w[ox, 0]
+                    best, best_index = plane[iy, ix], iy * W + ix
+                    saw_nan = False
                     for a in range(count_h[oy]):
                         iy = index_h[oy, a]
                         for b in range(count_w[ox]):
                             ix = index_w[ox, b]
-                            value = x[n, c, iy, ix]
-                            if value > best or np.isnan(value):
-                                best = value
-                                best_index = iy * W + ix
+                            value = plane[iy, ix]
+                            bigger = value > best
+                            best = value if bigger else best
+                            best_index = iy * W + ix if bigger else best_index
+                            saw_nan |= value != value
+                    if saw_nan:  # the last NaN of the window wins
+                        for a in range(count_h[oy]):
+                            iy = index_h[oy, a]
+                            for b in range(count_w[ox]):
+                                ix = index_w[ox, b]
+                                if np.isnan(plane[iy, ix]):
+                                    best, best_index = plane[iy, ix], iy * W + ix
                     out[n, c, oy, ox] = best
                     argmax[n, c, oy, ox] = best_index
 
@@ -83,8 +100,8 @@ def window_sum(x, index_h, weight_h, count_h, index_w, weight_w, count_w, out):
 
     The weights factor, so this is done in two passes per image plane (as A_h @ x @ A_w^T):
     first every input row is resampled along W into ``rows`` [H, Wout], then output row oy
-    is the weighted sum of its input rows of ``rows`` (a contiguous, vectorizable loop).
-    That is about 3x faster than summing the taps of each output pixel one by one.
+    is the weighted sum of its input rows of ``rows`` (a contiguous, vectorizable loop),
+    instead of summing the taps of each output pixel one by one.
 
     x: [N, C, H, W];  out: [N, C, Hout, Wout] (written).
     """

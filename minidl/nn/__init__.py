@@ -16,8 +16,8 @@ from minidl.nn.loss import (
     BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss,
     SmoothL1Loss,
 )
-from minidl.nn.rnn import (GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, detach_state,
-                           dynamic_rnn, static_rnn)
+from minidl.nn.rnn_cell import GRUCell, LSTMCell, RNNCell
+from minidl.nn.rnn import GRU, LSTM, RNN, detach_state, dynamic_rnn, static_rnn
 from minidl.nn.conv import Conv2d, ConvTranspose2d
 from minidl.nn.pool import (AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d,
                                MaxUnpool2d)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from minidl.nn.module import Module
-from minidl.ops.dropout import _check_p, dropout, dropout2d
+from minidl.ops.dropout import check_dropout_p, dropout, dropout2d
 
 
 class Dropout(Module):
@@ -14,7 +14,7 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
-        _check_p(p, "Dropout")
+        check_dropout_p(p, "Dropout")
         self.p = p
 
     def forward(self, x):
@@ -29,7 +29,7 @@ class Dropout2d(Module):
 
     def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
-        _check_p(p, "Dropout2d")
+        check_dropout_p(p, "Dropout2d")
         self.p = p
 
     def forward(self, x):

@@ -33,7 +33,8 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
-from minidl.autograd.tensor import DEFAULT_FLOAT, Tensor, _to_array
+from minidl.autograd.dtypes import as_dtype, parse_to
+from minidl.autograd.tensor import DEFAULT_FLOAT, Tensor, to_array
 
 
 class Parameter(Tensor):
@@ -46,7 +47,7 @@ class Parameter(Tensor):
     __slots__ = ()
 
     def __init__(self, data, requires_grad: bool = True):
-        array = _to_array(data)
+        array = to_array(data)
         if array.dtype.kind != "f":
             array = array.astype(DEFAULT_FLOAT)
         super().__init__(array, requires_grad=requires_grad)
@@ -259,20 +260,39 @@ class Module:
             p.requires_grad = requires_grad
         return self
 
-    def to(self, dtype):
-        """Convert parameters and float buffers to ``dtype`` in place (same Parameter objects)."""
+    def to(self, *args, dtype=None, device=None, non_blocking: bool = False):
+        """``to(dtype)``, ``to(device)``, ``to(device, dtype)`` or ``to(tensor)``, as PyTorch.
+
+        A floating dtype converts the parameters (and their gradients) and the float buffers
+        in place: the Parameter objects stay the same, so an optimizer made earlier keeps
+        working. The only device is the CPU, so a device changes nothing.
+        """
+        target = parse_to(f"{type(self).__name__}.to", args, dtype, device)
+        if target is None:
+            return self
+        if target.kind != "f":
+            raise TypeError(f"{type(self).__name__}.to: only floating-point dtypes convert a "
+                            f"module, got {target}")
         for p in self.parameters():
-            p.data = p.data.astype(dtype)
+            p.data = p.data.astype(target)
             if p.grad is not None:
-                p.grad = p.grad.astype(dtype)
+                p.grad = p.grad.astype(target)
         for module in self.modules():
             for name, b in module._buffers.items():
                 array = b.data if isinstance(b, Tensor) else b
                 if array is not None and array.dtype.kind == "f":
                     if isinstance(b, Tensor):
-                        b.data = array.astype(dtype)
+                        b.data = array.astype(target)
                     else:
-                        module._buffers[name] = array.astype(dtype)
+                        module._buffers[name] = array.astype(target)
+        return self
+
+    def type(self, dst_type):
+        """Convert parameters and float buffers to the floating dtype ``dst_type``."""
+        return self.to(as_dtype(dst_type, f"{type(self).__name__}.type"))
+
+    def cpu(self):
+        """Nothing to move: minidl runs on the CPU."""
         return self
 
     def double(self):

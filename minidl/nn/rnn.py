@@ -1,347 +1,49 @@
-"""Recurrent networks: the RNN, LSTM and GRU cells, unrolling them in time, and sequence modules.
+"""Recurrent networks over whole sequences: unrolling a cell in time, and nn.RNN / LSTM / GRU.
 
-A recurrent network applies the same function at every step of a sequence,
-carrying a state from one step to the next (the lecture's notation)::
+The cells and their step equations live in minidl/nn/rnn_cell.py. This file runs
+them over sequences in two ways:
 
-    s(t) = tanh(U s(t-1) + V x(t) + b)
-
-In PyTorch's names, which minidl uses, V is ``weight_ih`` [G*H, I], U is
-``weight_hh`` [G*H, H], and the bias is split in ``bias_ih`` and ``bias_hh``
-[G*H], where H is the hidden size, I the input size and G the number of gate
-blocks stacked in one matrix (RNN 1, LSTM 4 in the order i, f, g, o, GRU 3 in the
-order r, z, n). Stacking the gates means one matrix product per step computes
-all of them.
-
-Everything here is a composite: the cells are written with matmul, sigmoid,
-tanh, multiplication and slicing, and their gradients (backpropagation through
-time) come from those primitives; there is no backward in this file.
-
-Layout of the file:
-
-1. step functions ``rnn_tanh_step``, ``rnn_relu_step``, ``lstm_step``, ``gru_step``:
-   the cell equations on one time step;
-2. cell modules ``RNNCell``, ``LSTMCell``, ``GRUCell`` (one step, PyTorch's API);
-3. ``static_rnn`` / ``dynamic_rnn``: unrolling a cell over a sequence (the
-   lecture's TensorFlow API), with variable lengths; ``detach_state`` for
-   truncated backpropagation through time;
-4. sequence modules ``RNN``, ``LSTM``, ``GRU`` (PyTorch's API: layers,
-   directions, dropout between layers).
-
-A note on speed. Each op costs a few microseconds of Python on top of its NumPy
-work, so the step functions keep the op count per step small (about 17 for the
-LSTM), and the weights are transposed once per sequence (``StepWeights``), not
-once per step. The input projection x(t) V^T is computed inside the loop, one
-matmul per step, rather than for all steps at once before it: the backward of
-slicing step t out of a precomputed [T, B, G*H] tensor writes a full-size
-[T, B, G*H] gradient, so T slices would cost T^2 B G H, more than the matmuls.
-(The same holds for the input sequence itself when it requires a gradient, as an
-embedding's output does: it is sliced once per step. For long sequences, feed
-one-hot inputs, or look the embedding up step by step.)
+1. ``static_rnn`` / ``dynamic_rnn`` unroll a cell one step at a time (the
+   lecture's TensorFlow API), with variable lengths; ``detach_state`` cuts the
+   state off the graph for truncated backpropagation through time. Each step is
+   the cell's composite step function, so every intermediate value has its own
+   node in the graph (``retain_grad()`` on the outputs shows dL/dh(t)).
+2. The sequence modules ``RNN``, ``LSTM``, ``GRU`` (PyTorch's API: layers,
+   directions, dropout between layers) run each layer and direction through the
+   cell's fused ``layer`` (minidl/ops/rnn.py): the same equations, with the input
+   products of all steps done at once and a hand-written backward through time.
+   They compute what unrolling the cell computes (the tests hold one against the
+   other in float64, values and gradients) with a few graph nodes per layer instead
+   of about 17 per step (``python -m minidl.bench --vs-torch`` has the timings).
 """
 
 from __future__ import annotations
 
-import math
-from functools import partial
-from typing import NamedTuple
-
 import numpy as np
 
 from minidl.autograd.tensor import Tensor
-from minidl.nn import init
 from minidl.nn.module import Module, Parameter
-from minidl.ops.activation import relu, sigmoid, tanh
-from minidl.ops.dropout import _check_p, dropout
+from minidl.nn.rnn_cell import (
+    GRUCell,
+    LSTMCell,
+    RNNCell,
+    RNNCellBase,
+    check_features,
+    check_nonlinearity,
+    check_state_shape,
+    map_state,
+    output_of,
+    positive_int,
+    recurrent_init_,
+    shape_of,
+    zero_state,
+)
+from minidl.ops.dropout import check_dropout_p, dropout
 from minidl.ops.elementwise import where
-from minidl.ops.matmul import matmul
-from minidl.ops.shape import cat, permute, split, squeeze, stack, unsqueeze
+from minidl.ops.shape import cat, permute, squeeze, stack, unsqueeze
 
 
-# ---- 1. the cell equations on one step ----------------------------------------------
-class StepWeights(NamedTuple):
-    """A cell's weights in the form the step functions use, made once per sequence.
-
-    w_ih_t: weight_ih^T [I, G*H];  w_hh_t: weight_hh^T [H, G*H];
-    b_ih, b_hh: [G*H] or None. For the RNN and the LSTM, whose two biases are
-    always added together, ``b_ih`` holds their sum and ``b_hh`` is None.
-    """
-
-    w_ih_t: Tensor
-    w_hh_t: Tensor
-    b_ih: Tensor | None
-    b_hh: Tensor | None
-
-
-def step_weights(weight_ih, weight_hh, bias_ih=None, bias_hh=None,
-                 fold_biases: bool = True) -> StepWeights:
-    """Transpose the weights (once) and, if ``fold_biases``, add the two biases (once)."""
-    w_ih_t, w_hh_t = permute(weight_ih, 1, 0), permute(weight_hh, 1, 0)
-    if fold_biases and bias_ih is not None and bias_hh is not None:
-        return StepWeights(w_ih_t, w_hh_t, bias_ih + bias_hh, None)
-    return StepWeights(w_ih_t, w_hh_t, bias_ih, bias_hh)
-
-
-def _affine(x, w_t, b):
-    """x @ w_t + b, where w_t = W^T (b may be None)."""
-    out = matmul(x, w_t)
-    return out if b is None else out + b
-
-
-def _gates(x, h, w: StepWeights):
-    """x(t) W_ih^T + h(t-1) W_hh^T + b: all gate pre-activations of a step, [B, G*H]."""
-    pre = matmul(x, w.w_ih_t) + matmul(h, w.w_hh_t)
-    if w.b_ih is not None:
-        pre = pre + w.b_ih
-    if w.b_hh is not None:
-        pre = pre + w.b_hh
-    return pre
-
-
-def rnn_tanh_step(x, h, w: StepWeights):
-    """Elman RNN step:  h(t) = tanh(W_ih x(t) + b_ih + W_hh h(t-1) + b_hh).
-
-    x: [B, I], h: [B, H] -> [B, H].
-    """
-    return tanh(_gates(x, h, w))
-
-
-def rnn_relu_step(x, h, w: StepWeights):
-    """RNN step with ReLU:  h(t) = max(0, W_ih x(t) + b_ih + W_hh h(t-1) + b_hh)."""
-    return relu(_gates(x, h, w))
-
-
-def lstm_step(x, state, w: StepWeights):
-    """LSTM step (Hochreiter & Schmidhuber 1997; forget gate: Gers et al. 2000), PyTorch's form::
-
-        i = sigmoid(W_ii x + b_ii + W_hi h + b_hi)      input gate
-        f = sigmoid(W_if x + b_if + W_hf h + b_hf)      forget gate
-        g =    tanh(W_ig x + b_ig + W_hg h + b_hg)      candidate cell
-        o = sigmoid(W_io x + b_io + W_ho h + b_ho)      output gate
-        c' = f * c + i * g
-        h' = o * tanh(c')
-
-    All four blocks come from the same two products, x W_ih^T and h W_hh^T, each
-    [B, 4H], cut in the order i, f, g, o.
-    The cell c' is a sum, not a squashing of the previous cell: its gradient
-    dc'/dc = f passes through time without shrinking while f is near 1.
-
-    x: [B, I], state = (h, c) with h, c: [B, H] -> (h', c').
-    """
-    h, c = state
-    i, f, g, o = split(_gates(x, h, w), h.shape[-1], dim=-1)
-    c = sigmoid(f) * c + sigmoid(i) * tanh(g)
-    return sigmoid(o) * tanh(c), c
-
-
-def gru_step(x, h, w: StepWeights):
-    """GRU step (Cho et al. 2014), PyTorch's form with the reset applied after the matmul::
-
-        r  = sigmoid(W_ir x + b_ir + W_hr h + b_hr)        reset gate
-        z  = sigmoid(W_iz x + b_iz + W_hz h + b_hz)        update gate
-        n  =    tanh(W_in x + b_in + r * (W_hn h + b_hn))  candidate
-        h' = (1 - z) * n + z * h  =  n + z * (h - n)
-
-    The two biases cannot be summed here, because r multiplies b_hn but not b_in.
-
-    x: [B, I], h: [B, H] -> h': [B, H].
-    """
-    gi = _affine(x, w.w_ih_t, w.b_ih)  # [B, 3H]: r, z, n blocks of the input part
-    gh = _affine(h, w.w_hh_t, w.b_hh)  # [B, 3H]: same blocks of the recurrent part
-    hidden = h.shape[-1]
-    i_rz, i_n = split(gi, [2 * hidden, hidden], dim=-1)
-    h_rz, h_n = split(gh, [2 * hidden, hidden], dim=-1)
-    r, z = split(sigmoid(i_rz + h_rz), hidden, dim=-1)
-    n = tanh(i_n + r * h_n)
-    return n + z * (h - n)
-
-
-def output_of(state):
-    """The output h of a cell state: the state itself, or h of an LSTM's (h, c)."""
-    return state[0] if isinstance(state, tuple) else state
-
-
-# ---- checks shared by the cells, the unrolling functions and the modules -------------
-def _shape(x) -> tuple:
-    return tuple(x.shape)
-
-
-def _check_features(op: str, x, expected: int, what: str = "input") -> None:
-    if x.shape[-1] != expected:
-        raise ValueError(f"{op}: expected {what} with {expected} features in its last "
-                         f"dimension, got shape {_shape(x)}")
-
-
-def _check_state(op: str, state, expected: tuple, lstm: bool, what: str = "state") -> None:
-    """The state is [*expected] (an LSTM's is a pair (h, c) of that shape)."""
-    if lstm:
-        if not (isinstance(state, (tuple, list)) and len(state) == 2):
-            raise ValueError(f"{op}: an LSTM {what} is a pair (h, c), got {type(state).__name__}")
-        parts = (("h", state[0]), ("c", state[1]))
-    else:
-        if isinstance(state, (tuple, list)):
-            raise ValueError(f"{op}: {what} must be one tensor of shape {expected}, got a "
-                             f"{type(state).__name__} (only LSTM states are pairs)")
-        parts = (("", state),)
-    for name, s in parts:
-        if not isinstance(s, Tensor):
-            raise TypeError(f"{op}: {what} {name} must be a Tensor, got {type(s).__name__}")
-        if _shape(s) != tuple(expected):
-            label = f"{what} {name}".strip()
-            raise ValueError(f"{op}: expected {label} of shape {tuple(expected)}, got {_shape(s)}")
-
-
-# ---- 2. cell modules -----------------------------------------------------------------
-class RNNCellBase(Module):
-    """Shared parts of the cells: parameters, PyTorch's init, the zero state, checks.
-
-    Parameters (PyTorch's names and shapes): weight_ih [G*H, I], weight_hh [G*H, H],
-    bias_ih [G*H], bias_hh [G*H], all initialized U(-1/sqrt(H), 1/sqrt(H)).
-    """
-
-    num_gates = 1
-    is_lstm = False
-    fold_biases = True
-
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype=None):
-        super().__init__()
-        name = type(self).__name__
-        for label, value in (("input_size", input_size), ("hidden_size", hidden_size)):
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name}: {label} must be a positive int, got {value!r}")
-        self.input_size = int(input_size)
-        self.hidden_size = int(hidden_size)
-        self.bias = bias
-        dtype = dtype or np.float32
-        gh = self.num_gates * self.hidden_size
-        self.weight_ih = Parameter(np.zeros((gh, self.input_size), dtype=dtype))
-        self.weight_hh = Parameter(np.zeros((gh, self.hidden_size), dtype=dtype))
-        if bias:
-            self.bias_ih = Parameter(np.zeros(gh, dtype=dtype))
-            self.bias_hh = Parameter(np.zeros(gh, dtype=dtype))
-        else:
-            self.register_parameter("bias_ih", None)
-            self.register_parameter("bias_hh", None)
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        """Every parameter ~ U(-1/sqrt(H), 1/sqrt(H)), PyTorch's default for recurrent layers."""
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for p in self.parameters():
-            init.uniform_(p, -bound, bound)
-
-    def zero_state(self, batch_size: int):
-        """The all-zero state for ``batch_size`` sequences: [B, H] (LSTM: a pair (h, c))."""
-        dtype = self.weight_hh.dtype
-        if self.is_lstm:
-            return (Tensor(np.zeros((batch_size, self.hidden_size), dtype=dtype)),
-                    Tensor(np.zeros((batch_size, self.hidden_size), dtype=dtype)))
-        return Tensor(np.zeros((batch_size, self.hidden_size), dtype=dtype))
-
-    def prepare_weights(self) -> StepWeights:
-        """The weights transposed for ``step``; call once per sequence, not once per step."""
-        return step_weights(self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh,
-                            fold_biases=self.fold_biases)
-
-    def check_state(self, state, batch_size: int, op: str | None = None) -> None:
-        """Raise a clear error unless ``state`` is a valid state for ``batch_size`` sequences."""
-        _check_state(op or type(self).__name__, state, (batch_size, self.hidden_size),
-                     self.is_lstm, what="hx")
-
-    def forward(self, input, hx=None):
-        """One step: input [B, I] (or [I]), hx the state [B, H] (or [H]; LSTM: a pair) or None
-        for zeros -> the new state (RNN, GRU: h' [B, H]; LSTM: (h', c'))."""
-        name = type(self).__name__
-        if input.ndim not in (1, 2):
-            raise ValueError(f"{name}: expected input of shape [batch, {self.input_size}] or "
-                             f"[{self.input_size}], got {_shape(input)}")
-        _check_features(name, input, self.input_size)
-        unbatched = input.ndim == 1
-        if unbatched:
-            input = unsqueeze(input, 0)
-            if hx is not None:
-                _check_state(name, hx, (self.hidden_size,), self.is_lstm, what="hx")
-                hx = _map_state(lambda s: unsqueeze(s, 0), hx)
-        if hx is None:
-            hx = self.zero_state(input.shape[0])
-        self.check_state(hx, input.shape[0])
-        new = self.step(input, tuple(hx) if self.is_lstm else hx, self.prepare_weights())
-        return _map_state(lambda s: squeeze(s, 0), new) if unbatched else new
-
-    def extra_repr(self) -> str:
-        text = f"{self.input_size}, {self.hidden_size}"
-        if not self.bias:
-            text += ", bias=False"
-        return text
-
-
-def _map_state(fn, state):
-    """Apply ``fn`` to the state, or to both parts of an LSTM state."""
-    if isinstance(state, (tuple, list)):
-        return tuple(fn(s) for s in state)
-    return fn(state)
-
-
-class RNNCell(RNNCellBase):
-    """Elman RNN cell:  h' = tanh(W_ih x + b_ih + W_hh h + b_hh)  (or ReLU).
-
-    Args:
-        input_size, hidden_size: I and H.
-        bias: learn b_ih and b_hh.
-        nonlinearity: "tanh" or "relu".
-
-    Shapes: input [B, I], hx [B, H] -> h' [B, H].
-    """
-
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
-                 nonlinearity: str = "tanh", dtype=None):
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"RNNCell: nonlinearity must be 'tanh' or 'relu', "
-                             f"got {nonlinearity!r}")
-        super().__init__(input_size, hidden_size, bias, dtype)
-        self.nonlinearity = nonlinearity
-
-    def step(self, x, h, weights: StepWeights):
-        """One step without checks (``weights`` from ``prepare_weights()``): h'."""
-        if self.nonlinearity == "tanh":
-            return rnn_tanh_step(x, h, weights)
-        return rnn_relu_step(x, h, weights)
-
-    def extra_repr(self) -> str:
-        text = super().extra_repr()
-        if self.nonlinearity != "tanh":
-            text += f", nonlinearity={self.nonlinearity!r}"
-        return text
-
-
-class LSTMCell(RNNCellBase):
-    """LSTM cell (gates i, f, g, o; see ``lstm_step`` for the equations).
-
-    Shapes: input [B, I], hx = (h, c) with h, c: [B, H] -> (h', c').
-    """
-
-    num_gates = 4
-    is_lstm = True
-
-    def step(self, x, state, weights: StepWeights):
-        """One step without checks (``weights`` from ``prepare_weights()``): (h', c')."""
-        return lstm_step(x, state, weights)
-
-
-class GRUCell(RNNCellBase):
-    """GRU cell (gates r, z, n, reset after the hidden matmul; see ``gru_step``).
-
-    Shapes: input [B, I], hx [B, H] -> h' [B, H].
-    """
-
-    num_gates = 3
-    fold_biases = False
-
-    def step(self, x, h, weights: StepWeights):
-        """One step without checks (``weights`` from ``prepare_weights()``): h'."""
-        return gru_step(x, h, weights)
-
-
-# ---- 3. unrolling a cell in time ------------------------------------------------------
+# ---- unrolling a cell in time -------------------------------------------------------------
 def _where_alive(alive, new, old):
     """Per sequence: the new state where it is still running, the old one where it has ended."""
     if isinstance(new, tuple):
@@ -439,11 +141,11 @@ def static_rnn(cell, inputs, initial_state=None, sequence_length=None):
                          f"features] tensors, got {type(inputs).__name__}")
     first = inputs[0]
     for t, x in enumerate(inputs):
-        if x.ndim != 2 or _shape(x) != _shape(first):
+        if x.ndim != 2 or shape_of(x) != shape_of(first):
             raise ValueError(f"static_rnn({name}): every step must be [batch, features] like "
-                             f"step 0 {_shape(first)}; step {t} has shape {_shape(x)}")
+                             f"step 0 {shape_of(first)}; step {t} has shape {shape_of(x)}")
     if isinstance(cell, RNNCellBase):
-        _check_features(f"static_rnn({name})", first, cell.input_size, what="inputs")
+        check_features(f"static_rnn({name})", first, cell.input_size, what="inputs")
     batch = first.shape[0]
     lengths = _lengths("static_rnn", name, sequence_length, batch, len(inputs))
     state = _initial_state("static_rnn", cell, initial_state, batch)
@@ -469,14 +171,14 @@ def dynamic_rnn(cell, inputs, initial_state=None, sequence_length=None, time_maj
     name = type(cell).__name__
     if not isinstance(inputs, Tensor) or inputs.ndim != 3:
         layout = "[time, batch, features]" if time_major else "[batch, time, features]"
-        got = _shape(inputs) if isinstance(inputs, Tensor) else type(inputs).__name__
+        got = shape_of(inputs) if isinstance(inputs, Tensor) else type(inputs).__name__
         raise ValueError(f"dynamic_rnn({name}): expected inputs {layout}, got {got}")
     if isinstance(cell, RNNCellBase):
-        _check_features(f"dynamic_rnn({name})", inputs, cell.input_size, what="inputs")
+        check_features(f"dynamic_rnn({name})", inputs, cell.input_size, what="inputs")
     time_axis = 0 if time_major else 1
     steps, batch = inputs.shape[time_axis], inputs.shape[1 - time_axis]
     if steps == 0:
-        raise ValueError(f"dynamic_rnn({name}): inputs {_shape(inputs)} have no time steps")
+        raise ValueError(f"dynamic_rnn({name}): inputs {shape_of(inputs)} have no time steps")
     lengths = _lengths("dynamic_rnn", name, sequence_length, batch, steps)
     state = _initial_state("dynamic_rnn", cell, initial_state, batch)
     xs = _unstack(inputs, time_axis)
@@ -506,13 +208,8 @@ def detach_state(state):
     return state.detach()
 
 
-# ---- 4. sequence modules ------------------------------------------------------------
-_MODES = {  # mode: (gate blocks, step function, biases folded, is LSTM)
-    "RNN_TANH": (1, rnn_tanh_step, True, False),
-    "RNN_RELU": (1, rnn_relu_step, True, False),
-    "LSTM": (4, lstm_step, True, True),
-    "GRU": (3, gru_step, False, False),
-}
+# ---- sequence modules -------------------------------------------------------------------
+_CELLS = {"RNN_TANH": RNNCell, "RNN_RELU": RNNCell, "LSTM": LSTMCell, "GRU": GRUCell}
 
 
 class RNNBase(Module):
@@ -530,7 +227,8 @@ class RNNBase(Module):
 
     Parameters per layer k and direction (suffix "" or "_reverse"):
     ``weight_ih_l{k}`` [G*H, I or D*H], ``weight_hh_l{k}`` [G*H, H], ``bias_ih_l{k}``,
-    ``bias_hh_l{k}`` [G*H]; all U(-1/sqrt(H), 1/sqrt(H)).
+    ``bias_hh_l{k}`` [G*H]; all U(-1/sqrt(H), 1/sqrt(H)). G comes from the cell
+    (``self.cell``: RNNCell 1, LSTMCell 4, GRUCell 3).
 
     forward(input, hx=None) -> (output, h_n):
         input: [T, B, I] ([B, T, I] if batch_first; [T, I] for one unbatched sequence).
@@ -545,29 +243,26 @@ class RNNBase(Module):
                  bidirectional: bool = False, dtype=None):
         super().__init__()
         name = type(self).__name__
-        if mode not in _MODES:
-            raise ValueError(f"{name}: unknown mode {mode!r}; choose from {list(_MODES)}")
-        for label, value in (("input_size", input_size), ("hidden_size", hidden_size),
-                             ("num_layers", num_layers)):
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name}: {label} must be a positive int, got {value!r}")
-        _check_p(dropout, name)
-        self.mode = mode
-        self.input_size, self.hidden_size = int(input_size), int(hidden_size)
-        self.num_layers = int(num_layers)
+        if mode not in _CELLS:
+            raise ValueError(f"{name}: unknown mode {mode!r}; choose from {list(_CELLS)}")
+        self.input_size = positive_int(name, "input_size", input_size)
+        self.hidden_size = positive_int(name, "hidden_size", hidden_size)
+        self.num_layers = positive_int(name, "num_layers", num_layers)
+        check_dropout_p(dropout, name)
+        self.mode, self.cell = mode, _CELLS[mode]
+        self.is_lstm = self.cell.is_lstm
         self.bias, self.batch_first = bias, batch_first
         self.dropout = float(dropout)
         self.bidirectional = bidirectional
-        gates, self._step, self._fold_biases, self.is_lstm = _MODES[mode]
         dtype = dtype or np.float32
         directions = 2 if bidirectional else 1
+        gates = self.cell.num_gates * self.hidden_size
         for layer in range(self.num_layers):
             layer_input = self.input_size if layer == 0 else self.hidden_size * directions
             for suffix in self._suffixes():
-                shapes = {"weight_ih": (gates * hidden_size, layer_input),
-                          "weight_hh": (gates * hidden_size, hidden_size)}
+                shapes = {"weight_ih": (gates, layer_input), "weight_hh": (gates, hidden_size)}
                 if bias:
-                    shapes.update(bias_ih=(gates * hidden_size,), bias_hh=(gates * hidden_size,))
+                    shapes.update(bias_ih=(gates,), bias_hh=(gates,))
                 for kind, shape in shapes.items():
                     self.register_parameter(f"{kind}_l{layer}{suffix}",
                                             Parameter(np.zeros(shape, dtype=dtype)))
@@ -578,28 +273,30 @@ class RNNBase(Module):
 
     def reset_parameters(self) -> None:
         """Every parameter ~ U(-1/sqrt(H), 1/sqrt(H)) (PyTorch's default)."""
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for p in self.parameters():
-            init.uniform_(p, -bound, bound)
+        recurrent_init_(self.parameters(), self.hidden_size)
 
-    def _weights(self, layer: int, suffix: str) -> StepWeights:
+    def _weights(self, layer: int, suffix: str) -> tuple:
+        """(weight_ih, weight_hh, bias_ih, bias_hh) of one layer and direction."""
         get = self._parameters.get
         key = f"_l{layer}{suffix}"
-        return step_weights(get("weight_ih" + key), get("weight_hh" + key),
-                            get("bias_ih" + key), get("bias_hh" + key),
-                            fold_biases=self._fold_biases)
+        return get("weight_ih" + key), get("weight_hh" + key), get("bias_ih" + key), \
+            get("bias_hh" + key)
+
+    def _layer(self, x, state, weights, reverse: bool):
+        """One layer and direction over x [T, B, *]: the cell's fused layer."""
+        return self.cell.layer(x, state, weights, reverse=reverse)
 
     def _check_input(self, input) -> bool:
         """Check input's shape; return True for one unbatched sequence [T, I]."""
         name = type(self).__name__
         if not isinstance(input, Tensor) or input.ndim not in (2, 3):
             layout = "[batch, time, features]" if self.batch_first else "[time, batch, features]"
-            got = _shape(input) if isinstance(input, Tensor) else type(input).__name__
+            got = shape_of(input) if isinstance(input, Tensor) else type(input).__name__
             raise ValueError(f"{name}: expected input {layout} (or [time, features]), got {got}")
-        _check_features(name, input, self.input_size)
+        check_features(name, input, self.input_size)
         time_axis = 1 if self.batch_first and input.ndim == 3 else 0
         if input.shape[time_axis] == 0:
-            raise ValueError(f"{name}: input {_shape(input)} has no time steps")
+            raise ValueError(f"{name}: input {shape_of(input)} has no time steps")
         return input.ndim == 2
 
     def forward(self, input, hx=None):
@@ -609,55 +306,40 @@ class RNNBase(Module):
         state_shape = (self.num_layers * directions, self.hidden_size)
         if unbatched:
             if hx is not None:
-                _check_state(name, hx, state_shape, self.is_lstm, what="hx")
-                hx = _map_state(lambda s: unsqueeze(s, 1), hx)
+                check_state_shape(name, hx, state_shape, self.is_lstm, what="hx")
+                hx = map_state(lambda s: unsqueeze(s, 1), hx)
             input = unsqueeze(input, 1)  # [T, 1, I]
-            time_axis = 0
-        else:
-            time_axis = 1 if self.batch_first else 0
-        batch = input.shape[1 - time_axis]
+        elif self.batch_first:
+            input = permute(input, 1, 0, 2)  # the layers run time-major
+        batch = input.shape[1]
         if hx is not None:
-            _check_state(name, hx, (state_shape[0], batch, state_shape[1]), self.is_lstm,
-                         what="hx")
-        xs = _unstack(input, time_axis)
-        finals = []
+            check_state_shape(name, hx, (state_shape[0], batch, state_shape[1]), self.is_lstm,
+                        what="hx")
+        x, finals = input, []
         for layer in range(self.num_layers):
-            per_direction = []
+            outputs = []
             for d, suffix in enumerate(self._suffixes()):
-                index = layer * directions + d
-                state = self._initial(hx, index, batch)
-                step = partial(self._step, w=self._weights(layer, suffix))
-                if d == 0:
-                    outs, state = _unroll(step, xs, state)
-                else:  # the reverse direction reads the sequence from its end
-                    outs, state = _unroll(step, xs[::-1], state)
-                    outs = outs[::-1]
-                per_direction.append(outs)
-                finals.append(state)
-            if directions == 2:
-                xs = [cat([a, b], dim=-1) for a, b in zip(*per_direction)]
-            else:
-                xs = per_direction[0]
+                state = self._initial(hx, layer * directions + d, batch)
+                out, final = self._layer(x, state, self._weights(layer, suffix), d == 1)
+                outputs.append(out)
+                finals.append(final)
+            x = cat(outputs, dim=-1) if directions == 2 else outputs[0]
             if self.dropout and self.training and layer < self.num_layers - 1:
-                xs = [dropout(x, self.dropout) for x in xs]
-        output = stack(xs, dim=time_axis)
+                x = dropout(x, self.dropout)
         if self.is_lstm:
             h_n = (stack([h for h, _ in finals], dim=0), stack([c for _, c in finals], dim=0))
         else:
             h_n = stack(finals, dim=0)
         if unbatched:
-            return squeeze(output, 1), _map_state(lambda s: squeeze(s, 1), h_n)
-        return output, h_n
+            return squeeze(x, 1), map_state(lambda s: squeeze(s, 1), h_n)
+        return (permute(x, 1, 0, 2) if self.batch_first else x), h_n
 
     def _initial(self, hx, index: int, batch: int):
         """The initial state of layer-direction ``index``: hx[index], or zeros."""
         if hx is None:
             dtype = self._parameters["weight_hh_l0"].dtype
-            zeros = np.zeros((batch, self.hidden_size), dtype=dtype)
-            return (Tensor(zeros), Tensor(zeros)) if self.is_lstm else Tensor(zeros)
-        if self.is_lstm:
-            return hx[0][index], hx[1][index]
-        return hx[index]
+            return zero_state(batch, self.hidden_size, dtype, self.is_lstm)
+        return map_state(lambda s: s[index], hx)
 
     def extra_repr(self) -> str:
         text = f"{self.input_size}, {self.hidden_size}"
@@ -685,11 +367,14 @@ class RNN(RNNBase):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
                  dropout: float = 0.0, bidirectional: bool = False, dtype=None):
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        check_nonlinearity("RNN", nonlinearity)
         super().__init__("RNN_" + nonlinearity.upper(), input_size, hidden_size, num_layers,
                          bias, batch_first, dropout, bidirectional, dtype)
         self.nonlinearity = nonlinearity
+
+    def _layer(self, x, state, weights, reverse: bool):
+        return self.cell.layer(x, state, weights, reverse=reverse,
+                               nonlinearity=self.nonlinearity)
 
 
 class LSTM(RNNBase):

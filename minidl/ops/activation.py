@@ -3,6 +3,9 @@
 ReLU, leaky ReLU, ELU, sigmoid, tanh, softmax and log-softmax are primitives
 (their gradients are short closed forms, cheaper than the composite's graph);
 GELU is a composite of tanh, to show that a composite needs no backward.
+
+dtypes: ReLU works on integers (as PyTorch); the others need floating point and
+raise for integer tensors (``ops/checks.py``).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import math
 import numpy as np
 
 from minidl.autograd.function import Function
-from minidl.ops.checks import normalize_dim
+from minidl.ops.checks import check_float, normalize_dim
 
 
 class ReLU(Function):
@@ -122,28 +125,34 @@ def relu(a):
 
 
 def leaky_relu(a, negative_slope=0.01):
+    check_float(a, "leaky_relu")
     return LeakyReLU.apply(a, slope=negative_slope)
 
 
 def elu(a, alpha=1.0):
+    check_float(a, "elu")
     return ELU.apply(a, alpha=alpha)
 
 
 def sigmoid(a):
+    check_float(a, "sigmoid")
     return Sigmoid.apply(a)
 
 
 def tanh(a):
+    check_float(a, "tanh")
     return Tanh.apply(a)
 
 
 def softmax(a, dim):
     """Softmax over ``dim``: non-negative, sums to 1 along that axis."""
+    check_float(a, "softmax")
     return Softmax.apply(a, dim=normalize_dim(dim, a.ndim, "softmax"))
 
 
 def log_softmax(a, dim):
     """log(softmax(a)) over ``dim``, computed stably."""
+    check_float(a, "log_softmax")
     return LogSoftmax.apply(a, dim=normalize_dim(dim, a.ndim, "log_softmax"))
 
 
@@ -152,5 +161,6 @@ def gelu(a, approximate="tanh"):
     0.5 a (1 + tanh(sqrt(2/pi) (a + 0.044715 a^3))). A composite: no backward written."""
     if approximate != "tanh":
         raise ValueError(f"gelu: only approximate='tanh' is implemented, got {approximate!r}")
+    check_float(a, "gelu")
     inner = math.sqrt(2 / math.pi) * (a + 0.044715 * a * a * a)
     return 0.5 * a * (1 + tanh(inner))

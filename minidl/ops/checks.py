@@ -1,16 +1,35 @@
 """Checks shared by the primitives: dimensions, and the dtype policy.
 
-The dtype policy (one rule for every op; DESIGN.md, "dtypes"):
+The dtype policy (one rule for every op)
+----------------------------------------
+minidl tensors hold bool, integer or floating-point numbers (``minidl.tensor`` refuses
+strings, Python objects and ragged lists). What an op does with integers follows
+PyTorch wherever PyTorch gives an integer answer or raises, and raises where PyTorch
+would convert silently:
 
-- An op that needs real numbers (means, pools, norms, convolutions, losses, ...)
-  raises a TypeError naming the op when given an integer or bool tensor, as
-  PyTorch does for ``mean`` of a long tensor. Nothing is cast behind your back:
-  call ``.float()`` first.
+- **Ops whose answer is an integer** accept integer and bool tensors and keep their
+  dtype: ``+ - *``, ``//``, ``%``, ``abs``, ``clamp``, ``maximum``, ``sum``, ``max``,
+  ``min``, ``argmax``, ``sort``, ``topk``, ``gather``, indexing, reshaping, ``relu``,
+  ``matmul``, comparisons (bool). Only floating-point tensors can require gradients
+  (``requires_grad=True`` on an integer tensor raises, also as an attribute).
+- **Ops that need real numbers** raise a TypeError naming the op when given an integer
+  or bool tensor: ``mean``, ``var``, ``std``, ``logsumexp``, ``exp``, ``log``, ``sqrt``,
+  ``sin``, ``cos``, ``sigmoid``, ``tanh``, ``softmax``, ``log_softmax``, ``elu``,
+  ``leaky_relu``, ``gelu``, ``dropout``, and the pools, norms, convolutions and losses.
+  PyTorch raises for the same reductions (``mean`` of a long tensor) and converts the
+  element-wise ones (``exp``) to float32; minidl asks for ``x.float()`` in both cases,
+  so that no dtype changes behind the student's back. Each op calls
+  ``check_float(x, op)``: one place, one message.
+- **True division** ``/`` of two integer tensors gives float32, as in PyTorch (NumPy
+  would give float64): ``images / 255`` is the one conversion everybody expects.
+- **In-place ops** (``x.add_(y)``, ``x += y``) keep the tensor's dtype, so the result
+  must fit: adding 0.5 to an integer tensor raises, as in PyTorch; ``copy_`` and
+  ``fill_`` convert, as in PyTorch.
 - The numba kernels are compiled for float32 and float64 only. float16 (and any
   other float type) gets the same kind of error there, naming the op; NumPy-backed
   ops (elementwise, reductions, matmul) compute float16 as NumPy does.
 - An array in non-native byte order (e.g. read from a big-endian file) is turned
-  into native order before a kernel sees it.
+  into native order before a kernel sees it (``kernel_array``).
 """
 
 from __future__ import annotations

@@ -13,10 +13,13 @@ from __future__ import annotations
 import numpy as np
 
 from minidl import random
+from minidl.ops.checks import check_float
 from minidl.ops.elementwise import mul
 
 
-def _check_p(p, op: str) -> None:
+def check_dropout_p(p, op: str) -> None:
+    """Raise naming ``op`` unless ``p`` is a probability in [0, 1) (shared with nn.Dropout,
+    nn.RNN, ...)."""
     if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0 <= p < 1:
         raise ValueError(f"{op}: dropout probability p must be in [0, 1), got {p!r}")
 
@@ -33,7 +36,8 @@ def dropout(x, p: float = 0.5, training: bool = True, generator=None):
 
     x: any shape. With ``p == 0`` or ``training=False`` x is returned unchanged.
     """
-    _check_p(p, "dropout")
+    check_dropout_p(p, "dropout")
+    check_float(x, "dropout")
     if not training or p == 0:
         return x
     return mul(x, _mask(x.shape, p, x.dtype, generator))
@@ -44,7 +48,8 @@ def dropout2d(x, p: float = 0.5, training: bool = True, generator=None):
 
     x: [N, C, H, W] (or [N, C, L]); one Bernoulli draw per (n, c), broadcast over space.
     """
-    _check_p(p, "dropout2d")
+    check_dropout_p(p, "dropout2d")
+    check_float(x, "dropout2d")
     if x.ndim < 3:
         raise ValueError(f"dropout2d: expected input [N, C, ...] with at least 3 dims, "
                          f"got shape {x.shape}")

@@ -1,16 +1,23 @@
-"""Elementwise primitives: arithmetic, exp/log/sqrt/abs/pow, clamp, maximum/minimum, where.
+"""Elementwise primitives: arithmetic, exp/log/sqrt/sin/cos/abs/pow, clamp, maximum/minimum,
+where, remainder — and comparisons and floor division, which have no gradient.
 
 Each backward is the derivative from a calculus table, times the incoming
 gradient (the chain rule). Binary ops broadcast like NumPy; the engine sums
 their gradients back to each input's shape (``engine.unbroadcast``).
+
+dtypes (the policy in ``ops/checks.py``): exp, log, sqrt, sin and cos need floating
+point and raise for integer tensors (PyTorch would convert them to float32; minidl
+asks for ``x.float()``). Dividing integers gives float32, as in PyTorch.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from minidl.autograd.dtypes import DEFAULT_FLOAT
 from minidl.autograd.function import Function
 from minidl.autograd.tensor import Tensor
+from minidl.ops.checks import check_float
 
 
 class Add(Function):
@@ -51,7 +58,10 @@ class Div(Function):
 
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return a / b
+        out = a / b
+        if out.dtype == np.float64 and not (_is_float_array(a) or _is_float_array(b)):
+            return out.astype(DEFAULT_FLOAT)  # int / int: float32, as in PyTorch
+        return out
 
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
@@ -128,6 +138,46 @@ class Sqrt(Function):
         return grad / (2 * out)
 
 
+class Sin(Function):
+    """z = sin a;  dz/da = cos a."""
+
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return np.sin(a)
+
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * np.cos(a)
+
+
+class Cos(Function):
+    """z = cos a;  dz/da = -sin a."""
+
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return np.cos(a)
+
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return -grad * np.sin(a)
+
+
+class Remainder(Function):
+    """z = a - b floor(a / b) (Python's %, the sign of b);  dz/da = 1, dz/db = -floor(a / b).
+
+    Between the jumps of floor, which PyTorch's gradient ignores too.
+    """
+
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return np.remainder(a, b)
+
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        return (grad if need_a else None), (-grad * np.floor_divide(a, b) if need_b else None)
+
+
 class Abs(Function):
     """z = |a|;  dz/da = sign(a) (0 at a = 0, as PyTorch)."""
 
@@ -187,7 +237,10 @@ class Minimum(Function):
 
 
 class Where(Function):
-    """z = a where cond else b;  the gradient goes to the branch that was chosen."""
+    """z = a where cond else b;  the gradient goes to the branch that was chosen.
+
+    ``cond`` is a bool Tensor (its version is checked at backward) or a private copy.
+    """
 
     def forward(ctx, cond, a, b):
         ctx.save_for_backward(cond)
@@ -211,6 +264,11 @@ class Cast(Function):
 
 
 # ---- functional forms -------------------------------------------------------
+def _is_float_array(x) -> bool:
+    """A floating-point ndarray (not a Python float: those adapt to the other operand)."""
+    return isinstance(x, np.ndarray) and x.dtype.kind == "f"
+
+
 def _check_broadcast(op: str, *operands) -> None:
     """Raise naming ``op`` when the operands' shapes do not broadcast (NumPy's rule)."""
     shapes = [np.shape(x.data if isinstance(x, Tensor) else x) for x in operands]
@@ -266,15 +324,38 @@ def pow(a, b):
 
 
 def exp(a):
+    check_float(a, "exp")
     return Exp.apply(a)
 
 
 def log(a):
+    check_float(a, "log")
     return Log.apply(a)
 
 
 def sqrt(a):
+    check_float(a, "sqrt")
     return Sqrt.apply(a)
+
+
+def sin(a):
+    check_float(a, "sin")
+    return Sin.apply(a)
+
+
+def cos(a):
+    check_float(a, "cos")
+    return Cos.apply(a)
+
+
+def remainder(a, b):
+    """a % b with Python's (and PyTorch's) sign rule: the result has the sign of b."""
+    return _apply(Remainder, "remainder", a, b)
+
+
+def floor_divide(a, b):
+    """a // b, rounded toward minus infinity. Piecewise constant, so no gradient."""
+    return _without_grad(np.floor_divide, "floor_divide", a, b)
 
 
 def abs(a):
@@ -303,10 +384,80 @@ def minimum(a, b):
 
 def where(condition, a, b):
     """Pick ``a`` where ``condition`` is true, else ``b`` (both may broadcast)."""
-    cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
-    if cond.dtype != np.bool_:
-        raise TypeError(f"where: condition must be boolean, got dtype {cond.dtype}")
-    return _apply(Where, "where", cond, a, b)
+    if not isinstance(condition, Tensor):  # a private copy: the user's array may change
+        condition = np.array(condition, copy=True)
+    if condition.dtype != np.bool_:
+        raise TypeError(f"where: condition must be boolean, got dtype {condition.dtype}")
+    return _apply(Where, "where", condition, a, b)
+
+
+# ---- comparisons: element-wise, bool tensors, no gradient --------------------------------
+def _without_grad(ufunc, op: str, a, b) -> Tensor:
+    """``ufunc`` on the values of a and b (Tensors, arrays or numbers), as a Tensor without
+    gradient; if the shapes do not broadcast or the dtypes do not fit, say which op."""
+    a_data = a.data if isinstance(a, Tensor) else a
+    b_data = b.data if isinstance(b, Tensor) else b
+    try:
+        return Tensor(ufunc(a_data, b_data))
+    except ValueError:
+        _check_broadcast(op, a, b)
+        raise
+    except TypeError:
+        raise TypeError(f"{op}: not defined for dtypes {np.result_type(a_data)} and "
+                        f"{np.result_type(b_data)}") from None
+
+
+def eq(a, b):
+    """a == b element-wise (bool)."""
+    return _without_grad(np.equal, "eq", a, b)
+
+
+def ne(a, b):
+    """a != b element-wise (bool)."""
+    return _without_grad(np.not_equal, "ne", a, b)
+
+
+def lt(a, b):
+    """a < b element-wise (bool)."""
+    return _without_grad(np.less, "lt", a, b)
+
+
+def le(a, b):
+    """a <= b element-wise (bool)."""
+    return _without_grad(np.less_equal, "le", a, b)
+
+
+def gt(a, b):
+    """a > b element-wise (bool)."""
+    return _without_grad(np.greater, "gt", a, b)
+
+
+def ge(a, b):
+    """a >= b element-wise (bool)."""
+    return _without_grad(np.greater_equal, "ge", a, b)
+
+
+def bitwise_and(a, b):
+    """a & b element-wise: logical and of bool masks, bitwise and of integers."""
+    return _without_grad(np.bitwise_and, "bitwise_and", a, b)
+
+
+def bitwise_or(a, b):
+    """a | b element-wise: logical or of bool masks, bitwise or of integers."""
+    return _without_grad(np.bitwise_or, "bitwise_or", a, b)
+
+
+def bitwise_xor(a, b):
+    """a ^ b element-wise: logical xor of bool masks, bitwise xor of integers."""
+    return _without_grad(np.bitwise_xor, "bitwise_xor", a, b)
+
+
+def bitwise_not(a):
+    """~a element-wise: logical not of a bool mask, bitwise not of integers."""
+    data = a.data if isinstance(a, Tensor) else np.asarray(a)
+    if data.dtype.kind not in "biu":
+        raise TypeError(f"bitwise_not: expected a bool or integer tensor, got dtype {data.dtype}")
+    return Tensor(np.invert(data))
 
 
 def cast(a, dtype):

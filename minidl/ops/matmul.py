@@ -1,4 +1,5 @@
-"""Matrix product, batched and broadcast like ``np.matmul``.
+"""Matrix product, batched and broadcast like ``np.matmul`` (and PyTorch's strict forms
+``mm`` for two matrices and ``bmm`` for two equal-length stacks of matrices).
 
     C = A B,   dL/dA = dL/dC B^T,   dL/dB = A^T dL/dC
 
@@ -67,3 +68,18 @@ def matmul(a, b):
             f"matmul: batch dimensions of {a.shape} and {b.shape} do not broadcast"
         ) from None
     return MatMul.apply(a, b)
+
+
+def mm(a, b):
+    """Product of two matrices: [n, k] @ [k, m] -> [n, m] (no broadcasting, as PyTorch)."""
+    if a.ndim != 2 or b.ndim != 2:
+        raise ValueError(f"mm: expects two 2-D tensors, got shapes {a.shape} and {b.shape}")
+    return matmul(a, b)
+
+
+def bmm(a, b):
+    """Batched product: [B, n, k] @ [B, k, m] -> [B, n, m] (same B, no broadcasting)."""
+    if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0]:
+        raise ValueError(f"bmm: expects two 3-D tensors with the same batch size, got shapes "
+                         f"{a.shape} and {b.shape}")
+    return matmul(a, b)

@@ -27,9 +27,9 @@ Batch norm in training mode also updates running estimates in place:
     running_var  <- (1 - momentum) running_var  + momentum var * n / (n - 1)   (unbiased)
 
 and in evaluation mode normalizes with them instead (then mu, var are constants and
-dL/dx = g * weight / sqrt(running_var + eps)). Batch norm's reductions run in the numba
-kernels of minidl/kernels/norm.py; layer and group norm reduce over contiguous rows,
-which NumPy does well.
+dL/dx = g * weight / sqrt(running_var + eps)). Batch norm and group norm run in the numba
+kernels of minidl/kernels/norm.py (group norm fused: one kernel each way); layer norm
+reduces over contiguous rows, which NumPy does well.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ import numpy as np
 from minidl.autograd.function import Function
 from minidl.autograd.tensor import Tensor
 from minidl.kernels import norm as kernels
+from minidl.ops.checks import check_float, kernel_array
 
 
 class BatchNormFunction(Function):
@@ -47,8 +48,9 @@ class BatchNormFunction(Function):
     def forward(ctx, x, weight, bias, running_mean=None, running_var=None, training=True,
                 momentum=0.1, eps=1e-5):
         N, C = x.shape[:2]
-        x3 = np.ascontiguousarray(x).reshape(N, C, -1)
-        count = N * x3.shape[2]
+        M = int(np.prod(x.shape[2:]))  # explicit sizes: N may be 0
+        x3 = kernel_array(x, "batch_norm").reshape(N, C, M)
+        count = N * M
         if training:
             mean, var = np.empty(C), np.empty(C)
             kernels.channel_stats(x3, mean, var)
@@ -65,7 +67,7 @@ class BatchNormFunction(Function):
         b = np.zeros(C) if bias is None else bias.astype(np.float64)
         scale = w * invstd  # y = scale * x + (b - mean * scale)
         out = np.empty_like(x3)
-        kernels.channel_affine(x3, scale.astype(x.dtype), (b - mean * scale).astype(x.dtype), out)
+        kernels.channel_affine(x3, scale.astype(x3.dtype), (b - mean * scale).astype(x3.dtype), out)
         ctx.save_for_backward(x3, mean, invstd, scale)
         ctx.training, ctx.count, ctx.shape = training, count, x.shape
         return out.reshape(x.shape)
@@ -135,33 +137,35 @@ class LayerNormFunction(Function):
 
 
 class GroupNormFunction(Function):
-    """Group norm: x: [N, C, *] standardized over each (sample, group of C/G channels), affine
-    per channel."""
+    """Group norm of x: [N, C, M] (M = spatial positions), G groups of C/G channels, fused:
+    one numba kernel each way over x viewed as [N, G, C/G, M] (minidl/kernels/norm.py)."""
 
-    def forward(ctx, x, weight, bias, num_groups=1, eps=1e-5):
+    def forward(ctx, x, weight, bias, num_groups=1, eps=1e-5, op="group_norm"):
         N, C = x.shape[:2]
-        xhat, invstd = _standardize_rows(x.reshape(N * num_groups, -1), eps)
-        xhat_c = xhat.reshape(N, C, -1)  # per channel, to apply the per-channel affine
-        out = xhat_c if weight is None else xhat_c * weight[:, None]
-        if bias is not None:
-            out = out + bias[:, None]
-        ctx.save_for_backward(xhat, invstd, weight)
+        G = num_groups
+        M = int(np.prod(x.shape[2:]))  # explicit sizes: N may be 0
+        x4 = kernel_array(x, op).reshape(N, G, C // G, M)
+        w = np.ones(C) if weight is None else weight
+        b = np.zeros(C) if bias is None else bias
+        w, b = (v.astype(x4.dtype, copy=False).reshape(G, C // G) for v in (w, b))
+        out = np.empty_like(x4)
+        mean, invstd = np.empty((N, G)), np.empty((N, G))
+        kernels.group_norm_forward(x4, w, b, float(eps), out, mean, invstd)
+        ctx.save_for_backward(x4, w, mean, invstd)
         ctx.shape = x.shape
-        return out.reshape(x.shape).astype(x.dtype, copy=False)
+        return out.reshape(x.shape)
 
     def backward(ctx, grad):
-        xhat, invstd, weight = ctx.saved_tensors
+        x4, w, mean, invstd = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad
-        N, C = ctx.shape[:2]
-        g3 = grad.reshape(N, C, -1)
-        grad_w = np.einsum("ncm,ncm->c", g3, xhat.reshape(N, C, -1)) if need_w else None
-        grad_b = g3.sum(axis=(0, 2)) if need_b else None
-        grad_x = None
-        if need_x:
-            gxhat = g3 if weight is None else g3 * weight[:, None]
-            grad_x = _standardize_rows_backward(gxhat.reshape(xhat.shape), xhat, invstd)
-            grad_x = grad_x.reshape(ctx.shape)
-        return grad_x, grad_w, grad_b
+        g4 = np.ascontiguousarray(grad, dtype=x4.dtype).reshape(x4.shape)
+        dx = np.empty_like(x4) if need_x else np.empty((0, 0, 0, 0), x4.dtype)
+        sum_g, sum_gxhat = np.empty(x4.shape[:3]), np.empty(x4.shape[:3])
+        kernels.group_norm_backward(g4, x4, w, mean, invstd, dx, sum_g, sum_gxhat, need_x)
+        C = w.size
+        return (dx.reshape(ctx.shape) if need_x else None,
+                sum_gxhat.sum(axis=0).reshape(C) if need_w else None,
+                sum_g.sum(axis=0).reshape(C) if need_b else None)
 
 
 # ---- argument checks --------------------------------------------------------
@@ -174,11 +178,6 @@ def _check_vector(op, name, v, C, x):
     if v is not None and tuple(v.shape) != (C,):
         raise ValueError(f"{op}: {name} must have shape ({C},) for an input with {C} channels "
                          f"(input {tuple(x.shape)}), got {tuple(v.shape)}")
-
-
-def _check_float(op, x):
-    if x.dtype.kind != "f":
-        raise TypeError(f"{op}: expected a floating-point input, got {x.dtype}")
 
 
 # ---- functional forms -------------------------------------------------------
@@ -196,7 +195,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if input.ndim not in (2, 3, 4):
         raise ValueError(f"{op}: expected input [N, C], [N, C, L] or [N, C, H, W], got shape "
                          f"{tuple(input.shape)}")
-    _check_float(op, input)
+    check_float(input, op)
     C = input.shape[1]
     rm, rv = _array(running_mean), _array(running_var)
     for name, v in (("running_mean", rm), ("running_var", rv), ("weight", weight),
@@ -218,7 +217,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     input: [*, *normalized_shape];  weight, bias: normalized_shape or None.
     """
     op = "layer_norm"
-    _check_float(op, input)
+    check_float(input, op)
     shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) \
         else tuple(normalized_shape)
     k = len(shape)
@@ -238,10 +237,14 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     input: [N, C, *];  weight, bias: [C] or None.  num_groups = 1 normalizes over (C, H, W)
     like layer norm (but with a per-channel affine); num_groups = C is instance norm.
     """
-    op = "group_norm"
+    return _group_norm("group_norm", input, num_groups, weight, bias, eps)
+
+
+def _group_norm(op, input, num_groups, weight, bias, eps):
+    """group_norm, its errors naming ``op`` (group_norm, or instance_norm that calls it)."""
     if input.ndim < 2:
         raise ValueError(f"{op}: expected input [N, C, *], got shape {tuple(input.shape)}")
-    _check_float(op, input)
+    check_float(input, op)
     C = input.shape[1]
     if not isinstance(num_groups, (int, np.integer)) or num_groups < 1 or C % num_groups:
         raise ValueError(f"{op}: num_groups={num_groups!r} must be a positive divisor of the "
@@ -249,7 +252,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     for name, v in (("weight", weight), ("bias", bias)):
         _check_vector(op, name, v, C, input)
     return GroupNormFunction.apply(input, weight, bias, num_groups=int(num_groups),
-                                   eps=float(eps))
+                                   eps=float(eps), op=op)
 
 
 def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
@@ -260,7 +263,8 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     With running buffers and ``use_input_stats=True`` they are updated in place with the
     per-instance statistics averaged over the batch (unbiased variance, as PyTorch);
     ``use_input_stats=False`` normalizes with the running buffers (``batch_norm`` in
-    evaluation mode). A composite of the primitives above.
+    evaluation mode). A composite of the primitives above. An empty batch (N = 0) leaves the
+    running buffers as they are.
     """
     op = "instance_norm"
     if input.ndim < 3:
@@ -272,9 +276,11 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     rm, rv = _array(running_mean), _array(running_var)
     _check_vector(op, "running_mean", rm, C, input)
     _check_vector(op, "running_var", rv, C, input)
-    out = group_norm(input, C, weight, bias, eps)
-    x = _array(input).reshape(input.shape[0], C, -1).astype(np.float64)
-    M = x.shape[2]
+    out = _group_norm(op, input, C, weight, bias, eps)
+    N, M = input.shape[0], int(np.prod(input.shape[2:]))
+    if N == 0:  # an empty batch has no statistics to add to the running ones
+        return out
+    x = _array(input).reshape(N, C, M).astype(np.float64)
     if rm is not None:
         rm *= 1 - momentum
         rm += momentum * x.mean(axis=2).mean(axis=0)

@@ -25,6 +25,7 @@ Max pooling: Ranzato et al. 2007; its argmax-based unpooling: Zeiler & Fergus 20
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -32,7 +33,8 @@ import numpy as np
 from minidl.autograd.function import Function
 from minidl.autograd.tensor import Tensor
 from minidl.kernels import pool as kernels
-from minidl.ops.conv import check_4d, pair_arg
+from minidl.ops.checks import check_float, kernel_array
+from minidl.ops.conv import check_4d, is_int, pair_arg
 
 
 class Taps(NamedTuple):
@@ -51,8 +53,8 @@ class WindowMax(Function):
     index iy * W + ix of each maximum, so ``return_indices=True`` can hand it back.
     """
 
-    def forward(ctx, x, taps_h=None, taps_w=None, argmax=None):
-        x = np.ascontiguousarray(x)
+    def forward(ctx, x, taps_h=None, taps_w=None, argmax=None, op="max_pool2d"):
+        x = kernel_array(x, op)
         out = np.empty(argmax.shape, dtype=x.dtype)
         kernels.window_max(x, taps_h.index, taps_h.count, taps_w.index, taps_w.count, out, argmax)
         ctx.argmax, ctx.x_shape = argmax, x.shape
@@ -60,9 +62,10 @@ class WindowMax(Function):
 
     def backward(ctx, grad):
         N, C, H, W = ctx.x_shape
+        K = ctx.argmax.shape[2] * ctx.argmax.shape[3]  # explicit sizes: N may be 0
         dx = np.zeros((N, C, H * W), dtype=grad.dtype)
-        kernels.scatter_add_planes(np.ascontiguousarray(grad).reshape(N, C, -1),
-                                   ctx.argmax.reshape(N, C, -1), dx)
+        kernels.scatter_add_planes(np.ascontiguousarray(grad).reshape(N, C, K),
+                                   ctx.argmax.reshape(N, C, K), dx)
         return dx.reshape(ctx.x_shape)
 
 
@@ -70,8 +73,8 @@ class WindowSum(Function):
     """y[n, c, oy, ox] = sum_{a, b} w_h[oy, a] w_w[ox, b] x[n, c, i_h[oy, a], i_w[ox, b]];
     dL/dx is the transpose of that linear map applied to dL/dy."""
 
-    def forward(ctx, x, taps_h=None, taps_w=None):
-        x = np.ascontiguousarray(x)
+    def forward(ctx, x, taps_h=None, taps_w=None, op="avg_pool2d"):
+        x = kernel_array(x, op)
         out = np.empty(x.shape[:2] + (len(taps_h.count), len(taps_w.count)), dtype=x.dtype)
         kernels.window_sum(x, *taps_h, *taps_w, out)
         ctx.taps, ctx.x_shape = (taps_h, taps_w), x.shape
@@ -91,16 +94,17 @@ class MaxUnpool2dFunction(Function):
     """
 
     def forward(ctx, x, indices=None, out_hw=None):
-        N, C = x.shape[:2]
-        flat_index = indices.reshape(N, C, -1)
+        N, C, h, w = x.shape
+        flat_index = indices.reshape(N, C, h * w)
         out = np.zeros((N, C, out_hw[0] * out_hw[1]), dtype=x.dtype)
-        np.put_along_axis(out, flat_index, x.reshape(N, C, -1), axis=2)
+        np.put_along_axis(out, flat_index, x.reshape(N, C, h * w), axis=2)
         ctx.flat_index, ctx.x_shape = flat_index, x.shape
         return out.reshape((N, C) + tuple(out_hw))
 
     def backward(ctx, grad):
         N, C = ctx.x_shape[:2]
-        picked = np.take_along_axis(grad.reshape(N, C, -1), ctx.flat_index, axis=2)
+        picked = np.take_along_axis(grad.reshape(N, C, grad.shape[2] * grad.shape[3]),
+                                    ctx.flat_index, axis=2)
         return picked.reshape(ctx.x_shape)
 
 
@@ -114,6 +118,15 @@ def pool_output_size(size, kernel, stride, padding, dilation, ceil_mode) -> int:
     return out
 
 
+def _read_only(taps: Taps) -> Taps:
+    for array in taps:
+        array.flags.writeable = False
+    return taps
+
+
+# The tap tables depend only on the window's geometry, so each is built once
+# (functools.lru_cache) and kept read-only: a layer reuses the same tables every step.
+@functools.lru_cache(maxsize=256)
 def pool_taps(size, out_size, kernel, stride, padding, dilation, dtype=np.float64) -> Taps:
     """Taps of a pooling window along one axis: tap t of output o reads o*stride - padding
     + t*dilation; taps in the padding are left out. Weights are 1 (set later for averages)."""
@@ -125,9 +138,11 @@ def pool_taps(size, out_size, kernel, stride, padding, dilation, dtype=np.float6
     order = np.argsort(~inside, axis=1, kind="stable")  # inside taps first, in window order
     index = np.take_along_axis(position, order, axis=1)
     index = np.where(t < count[:, None], index, index[:, :1])  # unused slots: any valid position
-    return Taps(index.astype(np.int64), np.ones(index.shape, dtype), count.astype(np.int64))
+    return _read_only(Taps(index.astype(np.int64), np.ones(index.shape, dtype),
+                           count.astype(np.int64)))
 
 
+@functools.lru_cache(maxsize=256)
 def adaptive_taps(size, out_size, dtype=np.float64) -> Taps:
     """Taps of adaptive pooling along one axis:
     bin o = [floor(o size / out), ceil((o + 1) size / out))."""
@@ -137,7 +152,8 @@ def adaptive_taps(size, out_size, dtype=np.float64) -> Taps:
     count = stop - start
     t = np.arange(count.max())[None, :]
     index = np.minimum(start[:, None] + t, stop[:, None] - 1)
-    return Taps(index.astype(np.int64), np.ones(index.shape, dtype), count.astype(np.int64))
+    return _read_only(Taps(index.astype(np.int64), np.ones(index.shape, dtype),
+                           count.astype(np.int64)))
 
 
 def _with_weight(taps: Taps, weight) -> Taps:
@@ -150,6 +166,7 @@ def _with_weight(taps: Taps, weight) -> Taps:
 def _window_args(op, input, kernel_size, stride, padding, dilation, ceil_mode):
     """Validate a pooling window; return (kernel, stride, padding, dilation, out_hw)."""
     check_4d(input, op)
+    check_float(input, op)
     kernel = pair_arg(kernel_size, "kernel_size", op, 1)
     stride = kernel if stride is None or stride == () else pair_arg(stride, "stride", op, 1)
     padding = pair_arg(padding, "padding", op, 0)
@@ -168,10 +185,16 @@ def _window_args(op, input, kernel_size, stride, padding, dilation, ceil_mode):
 def _output_size_arg(op, input, output_size) -> tuple:
     """Adaptive pools: an int or (h, w) pair; None keeps that input size."""
     check_4d(input, op)
-    sizes = (output_size, output_size) if output_size is None or isinstance(
-        output_size, (int, np.integer)) else tuple(output_size)
-    if len(sizes) != 2:
-        raise ValueError(f"{op}: output_size must be an int or a pair, got {output_size!r}")
+    check_float(input, op)
+    if output_size is None or is_int(output_size):
+        sizes = (output_size, output_size)
+    elif isinstance(output_size, (tuple, list)) and len(output_size) == 2:
+        sizes = tuple(output_size)
+    else:
+        sizes = ()
+    if len(sizes) != 2 or not all(s is None or is_int(s) for s in sizes):
+        raise TypeError(f"{op}: output_size must be an int, a pair of ints or None, got "
+                        f"{output_size!r}")
     sizes = tuple(int(n if s is None else s) for s, n in zip(sizes, input.shape[2:]))
     if min(sizes) < 1:
         raise ValueError(f"{op}: output_size must be positive, got {output_size!r}")
@@ -198,16 +221,17 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
                          f"padding {padding} and dilation {dilation} a window holds only "
                          f"padding")
     argmax = np.empty(tuple(input.shape[:2]) + out_hw, dtype=np.int64)
-    out = WindowMax.apply(input, taps_h=taps[0], taps_w=taps[1], argmax=argmax)
+    out = WindowMax.apply(input, taps_h=taps[0], taps_w=taps[1], argmax=argmax, op="max_pool2d")
     return (out, Tensor(argmax)) if return_indices else out
 
 
 def adaptive_max_pool2d(input, output_size, return_indices=False):
     """Max over adaptive bins so that the output is ``output_size`` (int, pair, None = keep)."""
-    out_hw = _output_size_arg("adaptive_max_pool2d", input, output_size)
+    op = "adaptive_max_pool2d"
+    out_hw = _output_size_arg(op, input, output_size)
     taps = [adaptive_taps(n, m) for n, m in zip(input.shape[2:], out_hw)]
     argmax = np.empty(tuple(input.shape[:2]) + out_hw, dtype=np.int64)
-    out = WindowMax.apply(input, taps_h=taps[0], taps_w=taps[1], argmax=argmax)
+    out = WindowMax.apply(input, taps_h=taps[0], taps_w=taps[1], argmax=argmax, op=op)
     return (out, Tensor(argmax)) if return_indices else out
 
 
@@ -223,7 +247,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     op = "avg_pool2d"
     kernel, stride, padding, _, out_hw = _window_args(op, input, kernel_size, stride, padding,
                                                       1, ceil_mode)
-    dtype = input.dtype
+    dtype = input.dtype.newbyteorder("=")  # the weights, in native byte order
     taps = []
     for n, m, k, s, p in zip(input.shape[2:], out_hw, kernel, stride, padding):
         t = pool_taps(n, m, k, s, p, 1, dtype)
@@ -236,7 +260,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
                              f"{divisor_override!r}")
         taps = [_with_weight(taps[0], np.full(out_hw[0], 1.0 / divisor_override)),
                 _with_weight(taps[1], np.ones(out_hw[1]))]
-    return WindowSum.apply(input, taps_h=taps[0], taps_w=taps[1])
+    return WindowSum.apply(input, taps_h=taps[0], taps_w=taps[1], op=op)
 
 
 def adaptive_avg_pool2d(input, output_size):
@@ -245,10 +269,17 @@ def adaptive_avg_pool2d(input, output_size):
     ``adaptive_avg_pool2d(x, 1)`` is global average pooling (Lin et al. 2013, "Network in
     network"): [N, C, H, W] -> [N, C, 1, 1].
     """
-    out_hw = _output_size_arg("adaptive_avg_pool2d", input, output_size)
-    taps = [adaptive_taps(n, m, input.dtype) for n, m in zip(input.shape[2:], out_hw)]
+    op = "adaptive_avg_pool2d"
+    return adaptive_average(input, _output_size_arg(op, input, output_size), op)
+
+
+def adaptive_average(input, out_hw, op: str):
+    """The mean over adaptive bins giving an [N, C, *out_hw] output (``op`` names the caller in
+    errors): adaptive_avg_pool2d, and interpolate's 'area' mode."""
+    dtype = input.dtype.newbyteorder("=")  # the weights, in native byte order
+    taps = [adaptive_taps(n, m, dtype) for n, m in zip(input.shape[2:], out_hw)]
     taps = [_with_weight(t, 1.0 / t.count) for t in taps]
-    return WindowSum.apply(input, taps_h=taps[0], taps_w=taps[1])
+    return WindowSum.apply(input, taps_h=taps[0], taps_w=taps[1], op=op)
 
 
 def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
@@ -260,6 +291,7 @@ def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_siz
     """
     op = "max_unpool2d"
     check_4d(input, op)
+    check_float(input, op)
     kernel = pair_arg(kernel_size, "kernel_size", op, 1)
     stride = kernel if stride is None or stride == () else pair_arg(stride, "stride", op, 1)
     padding = pair_arg(padding, "padding", op, 0)

@@ -1,10 +1,13 @@
 """Reductions over dimensions: sum, mean, var, std, max, min, amax, amin, argmax, argmin,
-logsumexp.
+logsumexp, all, any.
 
 ``dim`` is None (all axes), an int or a tuple of ints; ``keepdim=True`` keeps the
 reduced axes with length 1. A reduction's backward broadcasts the incoming
 gradient back over the reduced axes, so it first puts them back
 (``_expand_reduced``).
+
+dtypes (as PyTorch): sum, max, min and the arg-reductions work on integers too;
+mean, var, std and logsumexp need floating point and raise otherwise.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import numpy as np
 
 from minidl.autograd.function import Function
 from minidl.autograd.tensor import Tensor
-from minidl.ops.checks import normalize_dim, normalize_dims
+from minidl.ops.checks import check_float, normalize_dim, normalize_dims
+from minidl.ops.elementwise import maximum, minimum
 
 MinMax = namedtuple("MinMax", ["values", "indices"])
 
@@ -135,10 +139,12 @@ def sum(a, dim=None, keepdim=False):
 
 def mean(a, dim=None, keepdim=False):
     """Mean over ``dim`` (None: all elements)."""
+    check_float(a, "mean")
     return Mean.apply(a, axes=normalize_dims(dim, a.ndim, "mean"), keepdim=keepdim)
 
 
 def _variance(a, dim, unbiased, keepdim, op):
+    check_float(a, op)
     axes = normalize_dims(dim, a.ndim, op)
     count = int(np.prod([a.shape[i] for i in axes]))
     if unbiased and count < 2:
@@ -157,6 +163,8 @@ def std(a, dim=None, unbiased=True, keepdim=False):
 
 
 def _extreme(a, dim, keepdim, largest, op):
+    if isinstance(dim, Tensor):  # max(a, b): PyTorch's other meaning, the element-wise max
+        return maximum(a, dim) if largest else minimum(a, dim)
     if a.data.size == 0:
         raise ValueError(f"{op}: cannot reduce an empty tensor (shape {a.shape})")
     if dim is None:
@@ -176,12 +184,14 @@ def _extreme(a, dim, keepdim, largest, op):
 
 
 def max(a, dim=None, keepdim=False):
-    """Largest value. With ``dim`` (an int), returns ``(values, indices)`` as PyTorch."""
+    """Largest value. With ``dim`` (an int), returns ``(values, indices)`` as PyTorch;
+    ``max(a, b)`` of two tensors is ``maximum(a, b)``."""
     return _extreme(a, dim, keepdim, True, "max")
 
 
 def min(a, dim=None, keepdim=False):
-    """Smallest value. With ``dim`` (an int), returns ``(values, indices)`` as PyTorch."""
+    """Smallest value. With ``dim`` (an int), returns ``(values, indices)`` as PyTorch;
+    ``min(a, b)`` of two tensors is ``minimum(a, b)``."""
     return _extreme(a, dim, keepdim, False, "min")
 
 
@@ -221,4 +231,21 @@ def argmin(a, dim=None, keepdim=False):
 
 def logsumexp(a, dim=None, keepdim=False):
     """log(sum(exp(a))) over ``dim``, without overflow."""
+    check_float(a, "logsumexp")
     return LogSumExp.apply(a, axes=normalize_dims(dim, a.ndim, "logsumexp"), keepdim=keepdim)
+
+
+def _logical(a, dim, keepdim, reduce, op):
+    axes = normalize_dims(dim, a.ndim, op)
+    data = a.data if isinstance(a, Tensor) else np.asarray(a)
+    return Tensor(np.asarray(reduce(data, axis=axes, keepdims=keepdim)))
+
+
+def all(a, dim=None, keepdim=False):
+    """True where every element over ``dim`` is nonzero (a bool tensor, no gradient)."""
+    return _logical(a, dim, keepdim, np.all, "all")
+
+
+def any(a, dim=None, keepdim=False):
+    """True where some element over ``dim`` is nonzero (a bool tensor, no gradient)."""
+    return _logical(a, dim, keepdim, np.any, "any")

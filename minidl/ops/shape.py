@@ -1,22 +1,26 @@
-"""Shape primitives: reshape, permute, expand, indexing, cat, pad — and the composites on them
-(view, transpose, squeeze, unsqueeze, flatten, stack, split).
+"""Shape primitives: reshape, permute, expand, indexing, cat, pad, clone — and the composites
+on them (view, transpose, t, squeeze, unsqueeze, flatten, stack, split, chunk, narrow, repeat).
 
 None of these change values, only where they sit, so every backward moves the
 gradient back to where each value came from: reshape back, permute by the
 inverse permutation, scatter-add for indexing (a value read twice gets both
 gradients), slice for cat.
+
+Reshape, permute, expand and basic indexing return views: NumPy arrays that share
+the input's memory (``ViewFunction``), as PyTorch's views do. An in-place change
+of a view therefore changes its base too, and counts on the base's version.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from minidl.autograd.function import Function
+from minidl.autograd.function import Function, ViewFunction
 from minidl.autograd.tensor import Tensor
 from minidl.ops.checks import normalize_dim
 
 
-class Reshape(Function):
+class Reshape(ViewFunction):
     """Same values, new shape; the gradient is reshaped back."""
 
     def forward(ctx, a, shape=None):
@@ -27,7 +31,7 @@ class Reshape(Function):
         return grad.reshape(ctx.shape)
 
 
-class Permute(Function):
+class Permute(ViewFunction):
     """z = a with axes reordered by ``dims``; the gradient uses the inverse order."""
 
     def forward(ctx, a, dims=None):
@@ -38,7 +42,7 @@ class Permute(Function):
         return np.transpose(grad, ctx.inverse)
 
 
-class Expand(Function):
+class Expand(ViewFunction):
     """Broadcast ``a`` to ``shape`` without copying; the engine sums the gradient back."""
 
     def forward(ctx, a, shape=None):
@@ -57,15 +61,26 @@ def _reads_each_once(index) -> bool:
     return True
 
 
-class GetItem(Function):
+def private_index(index):
+    """A copy of the arrays (and lists) in ``index``, so that changing the user's index
+    array after ``x[idx]`` cannot change what backward scatters into."""
+    if isinstance(index, tuple):
+        return tuple(private_index(i) for i in index)
+    if isinstance(index, (np.ndarray, list)):
+        return np.array(index, copy=True)
+    return index
+
+
+class GetItem(ViewFunction):
     """z = a[index] (slices, integer arrays, boolean masks).
 
     Backward scatters the gradient into zeros of a's shape. With integer arrays
     an element can be read several times, so the scatter must add (``np.add.at``)
-    rather than assign.
+    rather than assign. Index arrays are copied (``private_index``).
     """
 
     def forward(ctx, a, index=None):
+        index = private_index(index)
         ctx.shape, ctx.dtype, ctx.index = a.shape, a.dtype, index
         return np.asarray(a[index])
 
@@ -78,6 +93,34 @@ class GetItem(Function):
         return full
 
 
+class SetItem(Function):
+    """z = a with z[index] = value (value broadcast to a[index]'s shape).
+
+    dL/da = g, except 0 where value was written; dL/dvalue = g[index], summed back to
+    value's shape by the engine. Where an integer index repeats a position, the last write
+    wins (NumPy's rule) and only that element of value gets the gradient.
+    """
+
+    def forward(ctx, a, value, index=None):
+        index = private_index(index)
+        out = np.array(a, copy=True)
+        out[index] = value
+        selected = np.shape(a[index])
+        ids = np.arange(int(np.prod(selected))).reshape(selected)
+        writer = np.full(a.shape, -1)
+        writer[index] = ids
+        ctx.index, ctx.won = index, writer[index] == ids
+        return out
+
+    def backward(ctx, grad):
+        grad_a = np.array(grad, copy=True)
+        grad_a[ctx.index] = 0
+        grad_value = None
+        if ctx.needs_input_grad[1]:
+            grad_value = np.where(ctx.won, grad[ctx.index], np.zeros((), grad.dtype))
+        return grad_a, grad_value
+
+
 class Cat(Function):
     """z = [a_1; a_2; ...] along ``dim``; each input gets its slice of the gradient."""
 
@@ -88,6 +131,16 @@ class Cat(Function):
 
     def backward(ctx, grad):
         return tuple(np.split(grad, ctx.bounds, axis=ctx.dim))
+
+
+class Clone(Function):
+    """z = a copy of a, in its own C-contiguous memory;  dz/da = 1."""
+
+    def forward(ctx, a):
+        return np.array(a, order="C", copy=True)
+
+    def backward(ctx, grad):
+        return grad
 
 
 class Pad(Function):
@@ -133,6 +186,14 @@ def permute(a, *dims):
     ):
         raise ValueError(f"permute: {dims} is not a permutation of the {n} axes of {a.shape}")
     return Permute.apply(a, dims=tuple(d % n for d in dims))
+
+
+def t(a):
+    """The transpose of a matrix; 0-D and 1-D tensors are returned as they are (PyTorch)."""
+    if a.ndim > 2:
+        raise ValueError(f"t: expects a tensor with at most 2 dimensions, got shape {a.shape}; "
+                         "use transpose(dim0, dim1) or permute")
+    return a if a.ndim < 2 else Permute.apply(a, dims=(1, 0))
 
 
 def transpose(a, dim0, dim1):
@@ -191,6 +252,35 @@ def flatten(a, start_dim=0, end_dim=-1):
     return Reshape.apply(a, shape=a.shape[:s] + (merged,) + a.shape[e + 1:])
 
 
+def repeat(a, *sizes):
+    """Tile ``a``: ``sizes[i]`` copies along each dimension (``np.tile``), e.g. [x, y] -> [x, y,
+    x, y]. More sizes than dimensions add leading dimensions.
+
+    A composite: interleave axes of length 1, expand them to the repeat counts and merge,
+    [n0, n1] -> [1, n0, 1, n1] -> [r0, n0, r1, n1] -> [r0 n0, r1 n1]; expand's backward
+    sums the copies' gradients.
+    """
+    sizes = _shape_arg(sizes)
+    if len(sizes) < a.ndim or any(not isinstance(r, (int, np.integer)) or r < 0 for r in sizes):
+        raise ValueError(f"repeat: expected at least {a.ndim} non-negative int repeat counts "
+                         f"(one per dimension of {a.shape}), got {sizes}")
+    shape = (1,) * (len(sizes) - a.ndim) + a.shape
+    spread = tuple(v for n in shape for v in (1, n))
+    copies = tuple(v for r, n in zip(sizes, shape) for v in (r, n))
+    merged = tuple(r * n for r, n in zip(sizes, shape))
+    return reshape(expand(reshape(a, spread), copies), merged)
+
+
+def clone(a):
+    """A copy in new memory that stays in the graph (the gradient passes through)."""
+    return Clone.apply(a)
+
+
+def contiguous(a):
+    """``a`` itself if its array is C-contiguous, else a contiguous clone (as PyTorch)."""
+    return a if a.data.flags.c_contiguous else Clone.apply(a)
+
+
 def _index_arrays(index):
     """Tensors inside an index become their ndarrays."""
     if isinstance(index, tuple):
@@ -208,6 +298,18 @@ def getitem(a, index):
             f"getitem: index {index!r} is invalid for shape {a.shape}: {error}"
         ) from None
     return GetItem.apply(a, index=index)
+
+
+def setitem(a, index, value):
+    """A copy of ``a`` with ``a[index] = value`` (what ``x[index] = value`` writes in place)."""
+    index = _index_arrays(index)
+    try:
+        np.broadcast_to(np.empty(np.shape(value.data if isinstance(value, Tensor) else value)),
+                        np.shape(a.data[index]))
+    except (IndexError, ValueError, TypeError) as error:
+        raise IndexError(f"setitem: cannot write a value of shape {np.shape(value)} at index "
+                         f"{index!r} of shape {a.shape}: {error}") from None
+    return SetItem.apply(a, value, index=index)
 
 
 def cat(tensors, dim=0):
@@ -258,6 +360,26 @@ def split(a, split_size_or_sections, dim=0):
         pieces.append(GetItem.apply(a, index=index))
         start += size
     return tuple(pieces)
+
+
+def chunk(a, chunks: int, dim=0):
+    """Split into ``chunks`` pieces of ceil(n / chunks) along ``dim`` (the last may be smaller,
+    and there may be fewer pieces), as PyTorch."""
+    if isinstance(chunks, bool) or not isinstance(chunks, (int, np.integer)) or chunks <= 0:
+        raise ValueError(f"chunk: chunks must be a positive int, got {chunks!r}")
+    n = a.shape[normalize_dim(dim, a.ndim, "chunk")]
+    return split(a, max(-(-n // chunks), 1), dim)
+
+
+def narrow(a, dim, start, length):
+    """The slice start:start+length along ``dim`` (a view; ``start`` may be negative)."""
+    d = normalize_dim(dim, a.ndim, "narrow")
+    n = a.shape[d]
+    first = start + n if start < 0 else start
+    if not -n <= start <= n or length < 0 or first + length > n:
+        raise IndexError(f"narrow: start {start} and length {length} do not fit in dim {d} "
+                         f"of size {n}")
+    return GetItem.apply(a, index=(slice(None),) * d + (slice(first, first + length),))
 
 
 def pad(a, pad, mode="constant", value=0.0):

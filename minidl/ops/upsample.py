@@ -29,8 +29,9 @@ import math
 
 import numpy as np
 
-from minidl.ops.conv import check_4d
-from minidl.ops.pool import Taps, WindowSum, adaptive_avg_pool2d
+from minidl.ops.checks import check_float
+from minidl.ops.conv import check_4d, is_int
+from minidl.ops.pool import Taps, WindowSum, adaptive_average
 
 MODES = ("nearest", "nearest-exact", "bilinear", "area")
 
@@ -100,6 +101,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     """
     op = "interpolate"
     check_4d(input, op)
+    check_float(input, op)
     if mode not in MODES:
         raise ValueError(f"{op}: mode must be one of {MODES}, got {mode!r}")
     if align_corners is not None and mode != "bilinear":
@@ -112,7 +114,10 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     if size is not None:
         if recompute_scale_factor:
             raise ValueError(f"{op}: recompute_scale_factor is meaningless with an explicit size")
-        out_hw = tuple(int(s) for s in _two(size, "size"))
+        out_hw = _two(size, "size")
+        if not all(is_int(s) for s in out_hw):
+            raise TypeError(f"{op}: size must be an int or a pair of ints, got {size!r}")
+        out_hw = tuple(int(s) for s in out_hw)
         scales = (None, None)
     else:
         factors = tuple(float(s) for s in _two(scale_factor, "scale_factor"))
@@ -124,8 +129,8 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         raise ValueError(f"{op}: the output size {out_hw} of input {tuple(input.shape)} must be "
                          f"positive")
     if mode == "area":
-        return adaptive_avg_pool2d(input, out_hw)
-    dtype = input.dtype if input.dtype.kind == "f" else np.float32
+        return adaptive_average(input, out_hw, op)
+    dtype = input.dtype.newbyteorder("=")  # the taps' weights, in native byte order
     taps = [interp_taps(n, m, mode, bool(align_corners), s, dtype)
             for n, m, s in zip(in_hw, out_hw, scales)]
-    return WindowSum.apply(input, taps_h=taps[0], taps_w=taps[1])
+    return WindowSum.apply(input, taps_h=taps[0], taps_w=taps[1], op=op)

@@ -338,3 +338,51 @@ def test_outside_anomaly_mode_nan_and_inf_pass_silently():
         assert np.isnan(y.data[0]) and np.isneginf(y.data[1])
         x.sqrt().sum().backward()
     assert np.isinf(x.grad[1])
+
+
+# ---- leaf gradients never alias each other or an op's arrays --------------------------------
+class ReturnsSaved(md.Function):
+    """A backward that hands back an array it saved (legal, if unusual)."""
+
+    def forward(ctx, x):
+        ctx.save_for_backward(np.full_like(x, 2.0))
+        return x * 2
+
+    def backward(ctx, grad):
+        (two,) = ctx.saved_tensors
+        return two
+
+
+class SameArrayTwice(md.Function):
+    def forward(ctx, a, b):
+        return a + b
+
+    def backward(ctx, grad):
+        g = grad * 1.0  # a fresh array, given to both inputs
+        return g, g
+
+
+@pytest.mark.parametrize("make", [
+    lambda a, b: a + b,                                   # Add passes the gradient through
+    lambda a, b: SameArrayTwice.apply(a, b),              # one fresh array for two inputs
+    lambda a, b: (a * 3).sum() + (b * 3).sum(),            # fresh arrays (kept without a copy)
+    lambda a, b: a.reshape(2, 3).sum() + b.T.sum(),        # views of an op's array
+])
+def test_changing_one_leaf_grad_in_place_never_changes_another(make):
+    a = Tensor(np.ones((3, 2)), requires_grad=True)
+    b = Tensor(np.ones((3, 2)), requires_grad=True)
+    out = make(a, b)
+    out.backward(np.ones(out.shape, dtype=out.dtype) if out.ndim else None)
+    before = b.grad.copy()
+    a.grad *= 100  # what clip_grad_norm_ or zero_grad(set_to_none=False) do to a .grad
+    np.testing.assert_array_equal(b.grad, before)
+    assert a.grad is not b.grad and not np.shares_memory(a.grad, b.grad)
+
+
+def test_a_leaf_grad_is_not_an_array_the_op_saved():
+    x = Tensor(np.ones(3), requires_grad=True)
+    y = ReturnsSaved.apply(x)
+    y.backward(np.ones(3), retain_graph=True)
+    x.grad[:] = 0  # in place, between two backward passes through the same graph
+    y.backward(np.ones(3))
+    np.testing.assert_array_equal(x.grad, [2.0, 2.0, 2.0])

@@ -68,8 +68,12 @@ def test_creation_helpers_default_to_float32():
 def test_non_float_tensor_cannot_require_grad(data):
     with pytest.raises(TypeError, match="floating-point"):
         Tensor(data, requires_grad=True)
-    with pytest.raises(TypeError, match="cannot require gradients"):
+    with pytest.raises(TypeError, match="only floating-point tensors can require gradients"):
         Tensor(data).requires_grad_()
+    t = Tensor(data)
+    with pytest.raises(TypeError, match="requires_grad: only floating-point"):
+        t.requires_grad = True  # as an attribute too: integer gradients would be truncated
+    assert not t.requires_grad
 
 
 def test_requires_grad_rules():
@@ -154,6 +158,82 @@ def test_zero_():
     t = Tensor(np.ones(3))
     assert t.zero_() is t
     np.testing.assert_array_equal(t.data, 0)
+
+
+# ---- dtypes and devices -----------------------------------------------------------
+def test_to_with_dtypes_devices_and_tensors():
+    x = Tensor(np.array([1.5, -2.0], dtype=np.float32), requires_grad=True)
+    assert x.to("cpu") is x and x.to(md.device("cpu")) is x and x.to(md.float32) is x
+    assert x.cpu() is x and x.device == md.device("cpu") and str(x.device) == "cpu"
+    y = x.to(md.float64)
+    assert y.dtype == np.float64 and y.requires_grad  # differentiable between floats
+    (y * 2).sum().backward()
+    np.testing.assert_allclose(x.grad, 2.0)
+    assert x.to("cpu", md.float64).dtype == np.float64
+    assert x.to(dtype=md.float64, device="cpu").dtype == np.float64
+    assert x.to(Tensor(np.zeros(1, dtype=np.int64))).dtype == np.int64
+    copy = x.to(md.float32, copy=True)
+    assert copy is not x and copy.data is not x.data
+    with pytest.raises(RuntimeError, match="to: minidl runs on the CPU only"):
+        x.to("cuda")
+    with pytest.raises(RuntimeError, match="cuda: minidl runs on the CPU only"):
+        x.cuda()
+    with pytest.raises(TypeError, match="to: expected a device, a dtype or a tensor, got 3"):
+        x.to(3)
+
+
+def test_type_conversions_as_pytorch():
+    x = Tensor(np.array([1.7, -0.2, 0.0], dtype=np.float32), requires_grad=True)
+    assert x.type() == "minidl.FloatTensor"
+    assert x.long().type() == "minidl.LongTensor" and x.long().tolist() == [1, 0, 0]
+    assert not x.long().requires_grad
+    assert x.int().dtype == np.int32 and x.half().dtype == np.float16
+    assert x.bool().tolist() == [True, True, False]
+    assert x.double().dtype == np.float64 and x.float() is x
+    assert x.type(md.float64).dtype == np.float64 and x.type(md.float32) is x
+    assert x.type_as(Tensor(np.zeros(1, dtype=np.int32))).dtype == np.int32
+    assert md.tensor([1, 2]).float().dtype == np.float32
+    with pytest.raises(TypeError, match="astype: minidl tensors hold bool, integer or"):
+        x.astype(np.complex64)
+
+
+def test_dim_numel_len_tolist():
+    t = Tensor(np.zeros((2, 3)))
+    assert t.dim() == 2 and t.numel() == 6 and len(t) == 2
+    with pytest.raises(TypeError, match="len\\(\\) of a 0-d tensor"):
+        len(Tensor(1.0))
+
+
+def test_index_lets_one_element_integer_tensors_index_python_sequences():
+    items = ["a", "b", "c"]
+    assert items[md.tensor(2)] == "c" and items[md.tensor([1])] == "b"
+    assert list(range(md.tensor(3))) == [0, 1, 2]
+    with pytest.raises(TypeError, match="__index__: only one-element integer tensors"):
+        items[md.tensor(1.0)]
+    with pytest.raises(TypeError, match="__index__"):
+        items[md.tensor([0, 1])]
+    # NumPy still reads a multi-element integer tensor as an index array
+    np.testing.assert_array_equal(np.arange(10)[md.tensor([1, 3])], [1, 3])
+
+
+def test_tensors_hash_by_identity_and_containers_still_work():
+    a, b = Tensor([1.0]), Tensor([1.0])  # equal values, different tensors
+    assert hash(a) != hash(b) and bool(a == b)
+    assert a in {a} and b not in {a}  # a set finds by hash and identity
+    assert {a: 1, b: 2}[b] == 2
+    params = [Tensor(np.ones(3)), Tensor(np.ones(3))]
+    assert any(p is params[1] for p in params)  # the package's idiom for lists of tensors
+    # A list's `in` compares with == after identity, so use sets, dicts or `is` for tensors.
+    assert params[0] in params
+
+
+def test_requires_grad_cannot_be_switched_off_on_a_result():
+    x = Tensor([1.0], requires_grad=True)
+    y = x * 2
+    with pytest.raises(RuntimeError, match="requires_grad: only a leaf can be set"):
+        y.requires_grad = False
+    x.requires_grad = False
+    assert not x.requires_grad
 
 
 # ---- operators ------------------------------------------------------------------
@@ -272,3 +352,12 @@ def test_repr():
     assert repr(x * 2) == "tensor([2.], grad_fn=<Mul>)"
     assert repr(Tensor(np.array([1.0]))) == "tensor([1.], dtype=float64)"
     assert repr(Tensor([1, 2])) == "tensor([1, 2], dtype=int64)"
+
+
+def test_iteration_and_membership_as_pytorch():
+    t = Tensor(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    rows = list(t)
+    assert len(rows) == 2 and rows[1].tolist() == [3.0, 4.0]
+    with pytest.raises(TypeError, match="iteration over a 0-d tensor"):
+        list(Tensor(1.0))
+    assert 3.0 in t and 5.0 not in t and Tensor(2.0) in t

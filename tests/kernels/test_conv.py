@@ -29,7 +29,7 @@ WINDOWS = [
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_im2col_equals_its_twin(shape, window, out_hw, dtype):
     x = RNG.standard_normal(shape).astype(dtype)
-    cols = np.full((shape[0], shape[1] * window[0] * window[1]) + out_hw, np.nan, dtype)
+    cols = np.full((shape[1] * window[0] * window[1], shape[0]) + out_hw, np.nan, dtype)
     kconv.im2col(x, window, cols)
     np.testing.assert_array_equal(cols, kconv.im2col_reference(x, window, *out_hw))
 
@@ -37,7 +37,7 @@ def test_im2col_equals_its_twin(shape, window, out_hw, dtype):
 @pytest.mark.parametrize("shape, window, out_hw", WINDOWS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_col2im_equals_its_twin(shape, window, out_hw, dtype):
-    cols = RNG.standard_normal((shape[0], shape[1] * window[0] * window[1]) + out_hw)
+    cols = RNG.standard_normal((shape[1] * window[0] * window[1], shape[0]) + out_hw)
     cols = cols.astype(dtype)
     x = np.zeros(shape, dtype)
     kconv.col2im(cols, window, x)
@@ -49,7 +49,7 @@ def test_col2im_equals_its_twin(shape, window, out_hw, dtype):
 def test_col2im_is_the_transpose_of_im2col(shape, window, out_hw):
     """<im2col(x), c> = <x, col2im(c)> for random x and c: the pair is adjoint."""
     x = RNG.standard_normal(shape)
-    c = RNG.standard_normal((shape[0], shape[1] * window[0] * window[1]) + out_hw)
+    c = RNG.standard_normal((shape[1] * window[0] * window[1], shape[0]) + out_hw)
     cols = np.empty_like(c)
     kconv.im2col(x, window, cols)
     back = np.zeros(shape)

@@ -32,12 +32,16 @@ def test_window_max_equals_its_twin(taps):
     x = RNG.standard_normal((2, 3, 7, tw.index.max() + 1 + 1))
     x[0, 0, :3, :3] = 1.5  # ties: the first maximum in window order wins
     x[1, 2, 2, 1] = np.nan  # NaN propagates, as in PyTorch
+    x[1, 2, 3, 1] = x[1, 2, 2, 0] = np.nan  # several NaNs in a window: the last one wins
+    x[0, 1, 4, 2] = np.inf  # +-inf compare as numbers
+    x[0, 1, 5, 0] = -np.inf
     out = np.empty((2, 3, len(th.count), len(tw.count)))
     argmax = np.empty(out.shape, np.int64)
     kpool.window_max(x, th.index, th.count, tw.index, tw.count, out, argmax)
     want, want_arg = kpool.window_max_reference(x, th.index, th.count, tw.index, tw.count)
     np.testing.assert_array_equal(out, want)
     np.testing.assert_array_equal(argmax, want_arg)
+    assert np.isnan(out).any()
 
 
 def test_scatter_add_planes_equals_its_twin():

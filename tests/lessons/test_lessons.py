@@ -36,13 +36,13 @@ def test_lesson_opens_with_its_docstring(lesson):
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=IDS)
 def test_every_exercise_has_a_check(lesson):
-    """Each numbered exercise ends with a "Check:" the student can run."""
+    """Each numbered exercise ends with a "Check:" (or "Check (seed 0):") the student can run."""
     text = lesson.read_text()
     assert "# ## Exercises" in text, "a lesson ends with exercises"
     exercises = re.split(r"^# \d+\. ", text[text.index("# ## Exercises"):], flags=re.M)[1:]
     assert exercises, "the exercises are a numbered list"
     for number, exercise in enumerate(exercises, 1):
-        assert "Check:" in exercise, f"exercise {number} has no check"
+        assert re.search(r"Check( \(.*?\))?:", exercise, re.S), f"exercise {number} has no check"
 
 
 # "`name` in `minidl/x/y.py`" (name may be Class.method): the source a lesson points to.

@@ -115,6 +115,28 @@ def test_double_converts_parameters_and_buffers_in_place():
     assert net.block.running_mean.dtype == np.float64
 
 
+def test_to_cpu_float_type_as_pytorch():
+    import minidl as md
+
+    net = Net()
+    weight = net.head.weight
+    assert net.to("cpu") is net and net.cpu() is net and net.to(md.device("cpu")) is net
+    assert net.to(md.float64) is net and weight.dtype == np.float64 and net.head.weight is weight
+    net.to("cpu", md.float32)
+    assert weight.dtype == np.float32 and net.block.running_mean.dtype == np.float32
+    net.type(md.float64)
+    assert weight.dtype == np.float64
+    net.to(md.zeros(1, dtype=md.float32))  # the dtype of a tensor
+    assert weight.dtype == np.float32
+    net.float()
+    assert weight.dtype == np.float32
+    with pytest.raises(RuntimeError, match="Net.to: minidl runs on the CPU only"):
+        net.to("cuda")
+    with pytest.raises(TypeError, match="Net.to: only floating-point dtypes convert a module"):
+        net.to(md.int64)
+    assert weight.dtype == np.float32
+
+
 def test_apply_and_requires_grad():
     net = Net()
     seen = []

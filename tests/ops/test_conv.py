@@ -200,6 +200,36 @@ def test_batches_larger_than_one_chunk_agree_with_the_loop(monkeypatch):
              conv2d_loop(x, w, b, padding=1), [x, w, b])
 
 
+@pytest.mark.parametrize("keep_bytes", [0, 1 << 30])
+def test_with_and_without_the_kept_columns_agree_with_the_loop(monkeypatch, keep_bytes):
+    """A small layer keeps its columns from forward for the weight gradient; a large one
+    (here: every layer, with the threshold at 0) makes them again. Both are exact."""
+    monkeypatch.setattr(conv_ops, "_KEEP_COLUMNS_BYTES", keep_bytes)
+    monkeypatch.setattr(conv_ops, "_CHUNK_BYTES", 200)  # several chunks
+    x, w, b = RNG.standard_normal((4, 2, 5, 5)), RNG.standard_normal((6, 1, 3, 3)), \
+        RNG.standard_normal(6)
+    check_op(lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1, groups=2),
+             lambda x, w, b: conv2d_loop(x, w, b, stride=2, padding=1, groups=2), [x, w, b])
+
+
+def test_a_small_layer_runs_im2col_once_per_step(monkeypatch):
+    calls = []
+    real = conv_ops.kernels.im2col
+
+    def counting(*args):
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(conv_ops.kernels, "im2col", counting)
+    x = Tensor(RNG.standard_normal((3, 2, 6, 6)))  # an image batch: no input gradient
+    w = Tensor(RNG.standard_normal((4, 2, 3, 3)), requires_grad=True)
+    F.conv2d(x, w, padding=1).sum().backward()
+    assert len(calls) == 1 and w.grad is not None
+    monkeypatch.setattr(conv_ops, "_KEEP_COLUMNS_BYTES", 0)
+    F.conv2d(x, w, padding=1).sum().backward()
+    assert len(calls) == 3  # forward and weight gradient each make the columns
+
+
 def test_pair_arguments_accept_ints_tuples_and_lists():
     x, w = Tensor(RNG.standard_normal((1, 1, 7, 7))), Tensor(RNG.standard_normal((1, 1, 3, 3)))
     a = F.conv2d(x, w, stride=2, padding=1)
@@ -243,3 +273,60 @@ def _t(*shape):
 def test_bad_input_raises_a_clear_error(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call()
+
+
+# ---- the dtype policy and empty batches (shared with the pool, upsample and norm tests) -----
+def check_dtype_policy(op, fn, x):
+    """``fn`` (Tensor -> Tensor) follows minidl/ops/checks.py: integer and bool inputs raise a
+    TypeError naming ``op``; float16 raises naming ``op`` and float16; float32 in the
+    non-native byte order gives the native result."""
+    for dtype in (np.int64, np.bool_):
+        with pytest.raises(TypeError, match=rf"{op}: expected a floating-point input.*got "
+                                            rf"{np.dtype(dtype)}"):
+            fn(Tensor(x.astype(dtype)))
+    with pytest.raises(TypeError, match=rf"{op}: .*got float16"):
+        fn(Tensor(x.astype(np.float16)))
+    native = fn(Tensor(x.astype(np.float32)))
+    swapped = fn(Tensor(x.astype(np.dtype(np.float32).newbyteorder())))
+    assert swapped.data.dtype == native.data.dtype  # native order out
+    np.testing.assert_array_equal(swapped.data, native.data)
+
+
+def check_empty_batch(fn, shape):
+    """``fn`` on a batch of N = 0 samples [0, *shape[1:]]: an empty output shaped like the
+    N = 1 output, and an empty input gradient from backward."""
+    one = fn(Tensor(RNG.standard_normal((1,) + shape[1:])))
+    x = Tensor(np.zeros((0,) + shape[1:]), requires_grad=True)
+    y = fn(x)
+    assert y.shape == (0,) + one.shape[1:]
+    y.sum().backward()
+    assert x.grad.shape == x.shape
+
+
+CONV_OPS = {
+    "conv2d": lambda x: F.conv2d(x, Tensor(np.ones((4, 3, 3, 3), x.dtype)), padding=1),
+    "conv_transpose2d": lambda x: F.conv_transpose2d(x, Tensor(np.ones((3, 4, 2, 2), x.dtype)),
+                                                     stride=2),
+}
+
+
+@pytest.mark.parametrize("op", list(CONV_OPS))
+def test_conv_ops_follow_the_dtype_policy(op):
+    check_dtype_policy(op, CONV_OPS[op], RNG.integers(0, 3, (2, 3, 4, 5)))
+
+
+@pytest.mark.parametrize("op", list(CONV_OPS))
+def test_conv_ops_take_an_empty_batch(op):
+    check_empty_batch(CONV_OPS[op], (2, 3, 4, 5))
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(stride=1.5), "stride"), (dict(stride=True), "stride"), (dict(padding=0.5), "padding"),
+    (dict(dilation="2"), "dilation"), (dict(stride=(1, 2.0)), "stride")])
+def test_non_integer_window_arguments_name_the_op_and_the_argument(kwargs, name):
+    x, w = Tensor(np.ones((1, 1, 5, 5))), Tensor(np.ones((1, 1, 3, 3)))
+    with pytest.raises(TypeError, match=rf"conv2d: {name} must be an int or a pair of ints, "
+                                        rf"got .*\("):
+        F.conv2d(x, w, **kwargs)
+    with pytest.raises(TypeError, match=rf"conv_transpose2d: {name} must be an int"):
+        F.conv_transpose2d(x, w, **kwargs)

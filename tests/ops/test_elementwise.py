@@ -216,3 +216,98 @@ def test_where_with_shapes_that_do_not_broadcast():
 
 def test_top_level_names_are_the_same_functions():
     assert md.add is E.add and md.clamp is E.clamp and md.where is E.where
+
+
+# ---- sin, cos, remainder, floor division ------------------------------------------
+def test_sin_cos():
+    a = normal(3, 4)
+    check_op(E.sin, lambda a: np.array([[np.sin(v) for v in row] for row in a]), [a])
+    check_op(lambda t: t.cos(), lambda a: np.array([[np.cos(v) for v in row] for row in a]), [a])
+
+
+def test_remainder_follows_python_and_pytorch_signs():
+    # Python's %: the result has the sign of the divisor (torch.remainder, not torch.fmod)
+    a = np.array([5.5, -5.5, 5.5, -5.5, 7.0])
+    b = np.array([2.0, 2.0, -2.0, -2.0, 3.0])
+    want = np.array([x % y for x, y in zip(a, b)])
+    np.testing.assert_allclose((Tensor(a) % Tensor(b)).data, want)
+    np.testing.assert_array_equal((md.tensor([7, -7]) % 3).data, [1, 2])
+    np.testing.assert_allclose((7.5 % Tensor(np.array([2.0]))).data, [1.5])
+    # gradient between the jumps of floor: d/da = 1, d/db = -floor(a / b)
+    a, b = np.array([5.3, -4.6, 2.2]), np.array([2.1, 1.7, -0.9])
+    check_op(E.remainder, lambda a, b: a - b * np.floor(a / b), [a, b])
+
+
+def test_floor_division_rounds_down_and_has_no_gradient():
+    x = Tensor(np.array([7.0, -7.0, 7.5]), requires_grad=True)
+    out = x // 2
+    np.testing.assert_array_equal(out.data, [3.0, -4.0, 3.0])
+    assert not out.requires_grad
+    np.testing.assert_array_equal((md.tensor([7, -7]) // 2).data, [3, -4])
+    np.testing.assert_array_equal((9 // md.tensor([2, 4])).data, [4, 2])
+
+
+def test_dividing_integers_gives_float32_as_pytorch():
+    images = md.tensor(np.array([[0, 128, 255]], dtype=np.uint8))
+    scaled = images / 255
+    assert scaled.dtype == np.float32
+    np.testing.assert_allclose(scaled.data, [[0.0, 128 / 255, 1.0]], rtol=1e-6)
+    assert (md.tensor([1, 2]) / md.tensor([2, 4])).dtype == np.float32
+    assert (md.tensor([1, 2]) / np.array([2.0, 4.0])).dtype == np.float64  # a float64 operand
+    assert (Tensor(np.ones(2, dtype=np.float64)) / 2).dtype == np.float64
+
+
+# ---- comparisons ---------------------------------------------------------------
+COMPARISONS = [("eq", lambda x, y: x == y, lambda a, b: a == b),
+               ("ne", lambda x, y: x != y, lambda a, b: a != b),
+               ("lt", lambda x, y: x < y, lambda a, b: a < b),
+               ("le", lambda x, y: x <= y, lambda a, b: a <= b),
+               ("gt", lambda x, y: x > y, lambda a, b: a > b),
+               ("ge", lambda x, y: x >= y, lambda a, b: a >= b)]
+
+
+@pytest.mark.parametrize("name, op, ref", COMPARISONS, ids=[c[0] for c in COMPARISONS])
+def test_comparisons_are_element_wise_bool_tensors_without_gradient(name, op, ref):
+    a = np.array([[0.0, 1.0, 2.0], [2.0, 1.0, 0.0]])
+    b = np.array([1.0, 1.0, 1.0])
+    x = Tensor(a, requires_grad=True)
+    for got, want in [(op(x, Tensor(b)), ref(a, b)), (op(x, 1.0), ref(a, 1.0)),
+                      (op(1.0, x), ref(1.0, a)), (op(b, x), ref(b, a)),
+                      (getattr(md, name)(x, b), ref(a, b)), (getattr(x, name)(b), ref(a, b))]:
+        assert isinstance(got, Tensor) and got.dtype == np.bool_ and not got.requires_grad
+        np.testing.assert_array_equal(got.data, want)
+    with pytest.raises(ValueError, match=rf"{name}: shapes \(2, 3\) and \(2,\) do not broadcast"):
+        op(x, Tensor(np.ones(2)))
+
+
+def test_comparing_with_none_or_a_string_is_not_an_error():
+    x = Tensor([1.0, 2.0])
+    assert (x == None) is False and (x != None) is True  # noqa: E711 (the point of the test)
+    assert (x == "a") is False
+    with pytest.raises(TypeError):
+        x < "a"  # noqa: B015
+
+
+def test_accuracy_idiom_of_pytorch_code():
+    logits = Tensor(np.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]]))
+    labels = md.tensor([1, 1, 1])
+    correct = (logits.argmax(1) == labels).sum().item()
+    assert correct == 2
+    assert (logits.argmax(dim=1) == labels).float().mean().item() == pytest.approx(2 / 3)
+
+
+def test_mask_operators_and_bitwise_ops():
+    a = md.tensor([True, True, False, False])
+    b = md.tensor([True, False, True, False])
+    assert (a & b).tolist() == [True, False, False, False]
+    assert (a | b).tolist() == [True, True, True, False]
+    assert (a ^ b).tolist() == [False, True, True, False]
+    assert (~a).tolist() == [False, False, True, True]
+    assert (np.array([True, False, True, False]) & b).tolist() == [True, False, True, False]
+    x = md.tensor([1.0, -2.0, 3.0])
+    assert x[(x > 0) & (x < 2)].tolist() == [1.0] and x[~(x > 0)].tolist() == [-2.0]
+    assert (md.tensor([6, 3]) & 5).tolist() == [4, 1] and (~md.tensor([0])).tolist() == [-1]
+    with pytest.raises(TypeError, match="bitwise_and: not defined for dtypes float32 and bool"):
+        x & (x > 0)
+    with pytest.raises(TypeError, match="bitwise_not: expected a bool or integer tensor"):
+        ~x  # noqa: B018

@@ -59,3 +59,17 @@ def test_matmul_errors():
 
 def test_top_level_name():
     assert md.matmul is matmul
+
+
+def test_mm_and_bmm():
+    a, b = RNG.standard_normal((2, 3)), RNG.standard_normal((3, 4))
+    check_op(md.mm, lambda a, b: np.einsum("nk,km->nm", a, b), [a, b])
+    batch_a, batch_b = RNG.standard_normal((2, 3, 4)), RNG.standard_normal((2, 4, 5))
+    check_op(lambda x, y: x.bmm(y), lambda a, b: np.einsum("bnk,bkm->bnm", a, b),
+             [batch_a, batch_b])
+    with pytest.raises(ValueError, match="mm: expects two 2-D tensors"):
+        md.mm(Tensor(batch_a), Tensor(b))
+    with pytest.raises(ValueError, match=r"bmm: expects two 3-D tensors with the same batch"):
+        md.bmm(Tensor(batch_a), Tensor(batch_b[:1]))
+    with pytest.raises(ValueError, match="bmm"):
+        Tensor(a).bmm(Tensor(b))

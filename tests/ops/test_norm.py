@@ -7,6 +7,7 @@ import pytest
 import minidl.nn.functional as F
 from minidl import Tensor
 from minidl.testing import check_op
+from tests.ops.test_conv import check_dtype_policy, check_empty_batch
 
 RNG = np.random.default_rng(21)
 EPS = 1e-5
@@ -104,6 +105,33 @@ def test_group_norm_matches_formula_and_gradcheck(shape, groups):
     check_op(lambda x, w, b: F.group_norm(x, groups, w, b), ref, [x, w, b])
 
 
+def group_norm_composite(x, groups, w, b, eps=EPS):
+    """Group norm written with minidl's primitives (reshape, mean, sqrt, ...): the readable
+    reference the fused GroupNormFunction is held against."""
+    N, C = x.shape[:2]
+    grouped = x.reshape(N, groups, -1)
+    mean = grouped.mean(dim=2, keepdim=True)
+    var = ((grouped - mean) ** 2).mean(dim=2, keepdim=True)
+    xhat = ((grouped - mean) / (var + eps).sqrt()).reshape(*x.shape)
+    shape = (1, C) + (1,) * (x.ndim - 2)
+    return xhat * w.reshape(*shape) + b.reshape(*shape)
+
+
+@pytest.mark.parametrize("shape, groups", [((3, 6, 4, 5), 3), ((2, 4, 7), 4), ((2, 4), 1)])
+def test_fused_group_norm_matches_the_composite_in_values_and_gradients(shape, groups):
+    arrays = [RNG.standard_normal(shape) * 2 + 1, RNG.standard_normal(shape[1]),
+              RNG.standard_normal(shape[1])]
+    grad = RNG.standard_normal(shape)
+    results = []
+    for fn in (F.group_norm, group_norm_composite):
+        x, w, b = (Tensor(a, requires_grad=True) for a in arrays)
+        y = fn(x, groups, w, b)
+        y.backward(grad)
+        results.append([y.data, x.grad, w.grad, b.grad])
+    for fused, composite in zip(*results):
+        np.testing.assert_allclose(fused, composite, rtol=1e-10, atol=1e-12)
+
+
 def test_group_norm_with_one_group_is_layer_norm_over_c_h_w():
     x = Tensor(RNG.standard_normal((2, 3, 4, 5)))
     np.testing.assert_allclose(F.group_norm(x, 1).data, F.layer_norm(x, (3, 4, 5)).data)
@@ -165,3 +193,41 @@ def test_bad_batch_norm_call_leaves_running_buffers_untouched():
     with pytest.raises(ValueError):
         F.batch_norm(_t(4, 3), rm, rv, _t(2), training=True)
     assert np.all(rm == 0) and np.all(rv == 1)
+
+
+# ---- the dtype policy and empty batches ----------------------------------------------------
+C3 = np.zeros(3), np.ones(3)
+NORM_OPS = {  # op name: (function of x, kernel-backed: float16 raises)
+    "batch_norm": (lambda x: F.batch_norm(x, None, None, training=True), True),
+    "group_norm": (lambda x: F.group_norm(x, 3, Tensor(np.ones(3)), Tensor(np.zeros(3))), True),
+    "layer_norm": (lambda x: F.layer_norm(x, x.shape[1:]), False),
+    "instance_norm": (lambda x: F.instance_norm(x), True),
+}
+
+
+@pytest.mark.parametrize("op", list(NORM_OPS))
+def test_norms_follow_the_dtype_policy(op):
+    fn, kernel_backed = NORM_OPS[op]
+    x = RNG.integers(0, 5, (2, 3, 4, 5))
+    if kernel_backed:
+        check_dtype_policy(op, fn, x)
+    else:  # NumPy computes float16 as it does
+        with pytest.raises(TypeError, match=rf"{op}: expected a floating-point input"):
+            fn(Tensor(x))
+
+
+@pytest.mark.parametrize("fn", [
+    lambda x: F.batch_norm(x, *C3, Tensor(np.ones(3)), Tensor(np.zeros(3)), training=False),
+    lambda x: F.group_norm(x, 3, Tensor(np.ones(3)), Tensor(np.zeros(3))),
+    lambda x: F.layer_norm(x, x.shape[1:]),
+    lambda x: F.instance_norm(x, *C3),
+], ids=["batch_norm_eval", "group_norm", "layer_norm", "instance_norm"])
+def test_norms_take_an_empty_batch(fn):
+    check_empty_batch(fn, (2, 3, 4, 5))
+
+
+def test_instance_norm_of_an_empty_batch_leaves_the_running_buffers():
+    rm, rv = np.zeros(3), np.ones(3)
+    F.instance_norm(Tensor(np.zeros((0, 3, 4, 4))), rm, rv)
+    np.testing.assert_array_equal(rm, 0)
+    np.testing.assert_array_equal(rv, 1)

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 import minidl.nn.functional as F
 from minidl import Tensor
 from minidl.testing import check_op
+from tests.ops.test_conv import check_dtype_policy, check_empty_batch
 
 RNG = np.random.default_rng(5)
 
@@ -252,3 +253,42 @@ def test_pools_agree_with_the_loops_on_random_geometry(h, w, k, s, p, d, ceil_mo
     if min(out_size(n, k, s, p, 1, ceil_mode) for n in (h, w)) >= 1:
         got = F.avg_pool2d(Tensor(x), k, s, p, ceil_mode, include_pad).data
         np.testing.assert_allclose(got, avg_pool_loop(x, k, s, p, ceil_mode, include_pad))
+
+
+# ---- the dtype policy and empty batches ----------------------------------------------------
+POOL_OPS = {
+    "max_pool2d": lambda x: F.max_pool2d(x, 2),
+    "adaptive_max_pool2d": lambda x: F.adaptive_max_pool2d(x, (2, 3)),
+    "avg_pool2d": lambda x: F.avg_pool2d(x, 2, padding=1),
+    "adaptive_avg_pool2d": lambda x: F.adaptive_avg_pool2d(x, 1),
+    "max_unpool2d": lambda x: F.max_unpool2d(x, Tensor(np.zeros(x.shape, np.int64)), 2),
+}
+
+
+@pytest.mark.parametrize("op", list(POOL_OPS))
+def test_pool_ops_follow_the_dtype_policy(op):
+    """Before the policy, avg_pool2d of int64 returned zeros and adaptive_avg_pool2d 0."""
+    if op == "max_unpool2d":  # no numba kernel: float16 is computed as NumPy does
+        x = RNG.integers(0, 3, (2, 3, 4, 6))
+        with pytest.raises(TypeError, match=r"max_unpool2d: expected a floating-point input"):
+            POOL_OPS[op](Tensor(x))
+        return
+    check_dtype_policy(op, POOL_OPS[op], RNG.integers(0, 3, (2, 3, 4, 6)))
+
+
+@pytest.mark.parametrize("op", list(POOL_OPS))
+def test_pool_ops_take_an_empty_batch(op):
+    check_empty_batch(POOL_OPS[op], (2, 3, 4, 6))
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda x: F.max_pool2d(x, 2.0), r"max_pool2d: kernel_size must be an int or a pair"),
+    (lambda x: F.avg_pool2d(x, 2, stride=1.5), r"avg_pool2d: stride must be an int or a pair"),
+    (lambda x: F.adaptive_avg_pool2d(x, 2.5), r"adaptive_avg_pool2d: output_size must be an int"),
+    (lambda x: F.adaptive_max_pool2d(x, (2, 1.0)), r"adaptive_max_pool2d: output_size must"),
+    (lambda x: F.max_unpool2d(x, Tensor(np.zeros(x.shape, np.int64)), (2, 2.5)),
+     r"max_unpool2d: kernel_size must be an int or a pair"),
+])
+def test_non_integer_sizes_name_the_op_and_the_argument(call, match):
+    with pytest.raises(TypeError, match=match):
+        call(Tensor(np.ones((1, 1, 4, 4))))

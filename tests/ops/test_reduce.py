@@ -261,3 +261,27 @@ def test_max_of_an_empty_tensor():
 
 def test_top_level_names():
     assert md.sum is R.sum and md.max is R.max and md.logsumexp is R.logsumexp
+
+
+# ---- all, any, max(a, b) -----------------------------------------------------------
+@pytest.mark.parametrize("dim, keepdim", [(None, False), (0, False), (1, True), ((0, 1), False)])
+def test_all_any(dim, keepdim):
+    a = np.array([[0.0, 1.0, 2.0], [3.0, 0.0, 4.0]])
+    x = Tensor(a)
+    axes = dim if dim is not None else (0, 1)
+    want_all = np.apply_over_axes(lambda v, ax: np.logical_and.reduce(v != 0, ax, keepdims=True),
+                                  a, axes)
+    want_any = np.apply_over_axes(lambda v, ax: np.logical_or.reduce(v != 0, ax, keepdims=True),
+                                  a, axes)
+    if not keepdim:
+        want_all, want_any = np.squeeze(want_all, axes), np.squeeze(want_any, axes)
+    for got, want in [(x.all(dim, keepdim), want_all), (md.any(x, dim, keepdim), want_any)]:
+        assert got.dtype == np.bool_ and not got.requires_grad
+        np.testing.assert_array_equal(got.data, want)
+    assert bool((x > -1).all()) and not bool((x > 3).all()) and bool((x > 3).any())
+
+
+def test_max_min_of_two_tensors_are_elementwise_as_pytorch():
+    a, b = np.array([1.0, 5.0, 3.0]), np.array([4.0, 2.0, 3.5])
+    np.testing.assert_array_equal(md.max(Tensor(a), Tensor(b)).data, [4.0, 5.0, 3.5])
+    np.testing.assert_array_equal(Tensor(a).min(Tensor(b)).data, [1.0, 2.0, 3.0])

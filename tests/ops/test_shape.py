@@ -317,3 +317,114 @@ def test_pad_errors():
 
 def test_top_level_names():
     assert md.reshape is S.reshape and md.cat is S.cat and md.split is S.split
+
+
+# ---- narrow, repeat, chunk, t, clone, contiguous, view_as, expand_as -------------------
+@pytest.mark.parametrize("dim, start, length", [(0, 1, 2), (1, -3, 2), (2, 0, 4), (1, 4, 0)])
+def test_narrow(dim, start, length):
+    a = normal(3, 4, 4)
+
+    def ref(a):
+        first = start + a.shape[dim] if start < 0 else start
+        return np.take(a, np.arange(first, first + length), axis=dim)
+
+    check_op(lambda t: S.narrow(t, dim, start, length), ref, [a])
+    if length:
+        assert Tensor(a).narrow(dim, start, length)._base is not None  # a view, as PyTorch
+
+
+def test_narrow_errors():
+    with pytest.raises(IndexError, match="narrow: start 3 and length 2 do not fit in dim 0"):
+        Tensor(normal(4)).narrow(0, 3, 2)
+    with pytest.raises(IndexError, match="narrow: start -5"):
+        Tensor(normal(4)).narrow(0, -5, 1)
+
+
+@pytest.mark.parametrize("sizes", [(2,), (2, 3), (1, 1), (3, 1, 2), (0, 2)])
+def test_repeat_tiles_like_pytorch(sizes):
+    a = normal(2, 3) if len(sizes) >= 2 else normal(3)
+
+    def ref(a):  # out[i] = a[i mod n] along each axis, written as loops over the output
+        lead = len(sizes) - a.ndim
+        base = a.reshape((1,) * lead + a.shape)
+        out = np.empty(tuple(r * n for r, n in zip(sizes, base.shape)))
+        for pos in np.ndindex(out.shape):
+            out[pos] = base[tuple(p % n for p, n in zip(pos, base.shape))]
+        return out
+
+    check_op(lambda t: t.repeat(*sizes), ref, [a])
+
+
+def test_repeat_errors():
+    with pytest.raises(ValueError, match="repeat: expected at least 2 non-negative int"):
+        Tensor(normal(2, 3)).repeat(2)
+    with pytest.raises(ValueError, match="repeat"):
+        Tensor(normal(3)).repeat(-1)
+
+
+@pytest.mark.parametrize("n, chunks, sizes", [(6, 3, [2, 2, 2]), (5, 2, [3, 2]), (6, 4, [2, 2, 2]),
+                                              (1, 3, [1])])
+def test_chunk_as_pytorch(n, chunks, sizes):
+    pieces = Tensor(normal(2, n)).chunk(chunks, dim=1)
+    assert [p.shape[1] for p in pieces] == sizes
+    with pytest.raises(ValueError, match="chunk: chunks must be a positive int"):
+        md.chunk(Tensor(normal(3)), 0)
+
+
+def test_t_clone_contiguous_view_as_expand_as():
+    a = normal(3, 4)
+    check_op(lambda x: x.t(), lambda a: np.swapaxes(a, 0, 1), [a])
+    v = Tensor(normal(4))
+    assert v.t() is v
+    with pytest.raises(ValueError, match="t: expects a tensor with at most 2 dimensions"):
+        Tensor(normal(2, 2, 2)).t()
+    check_op(lambda x: x.clone(), lambda a: a, [a])
+    x = Tensor(a)
+    c = x.clone()
+    assert c.data is not x.data and not np.shares_memory(c.data, x.data)
+    assert x.contiguous() is x
+    transposed = x.t()
+    made = transposed.contiguous()
+    assert made is not transposed and made.data.flags.c_contiguous
+    check_op(lambda t: t.t().contiguous(), lambda a: a.T, [a])
+    check_op(lambda t: t.view_as(Tensor(np.zeros((2, 6)))), lambda a: a.reshape(2, 6), [a])
+    check_op(lambda t: t.expand_as(Tensor(np.zeros((3, 2, 4)))),
+             lambda a: np.stack([a, a, a]), [normal(2, 4)])
+
+
+# ---- setitem ------------------------------------------------------------------------
+def setitem_reference(a, index, value):
+    out = a.copy()
+    out[index] = value
+    return out
+
+
+@pytest.mark.parametrize("index, value_shape", [
+    ((slice(1, 3),), (2, 4)), ((slice(None), 2), (3,)), ((1,), (4,)), ((1,), ()),
+    ((np.array([0, 2]),), (2, 4)), ((slice(None), np.array([3, 0])), (1, 2)),
+])
+def test_setitem_values_and_gradients(index, value_shape):
+    a, value = normal(3, 4), normal(*value_shape)
+    check_op(lambda t, v: S.setitem(t, index, v),
+             lambda a, v: setitem_reference(a, index, v), [a, value])
+
+
+def test_setitem_with_a_mask_and_with_repeated_positions():
+    a = normal(3, 4)
+    mask = a > 0
+    check_op(lambda t: S.setitem(t, mask, 0.0), lambda a: np.where(mask, 0.0, a), [a])
+    # repeated positions: the last write wins, and only it gets the gradient
+    value = normal(3, 4)
+    index = (np.array([1, 1, 0]),)
+    check_op(lambda t, v: S.setitem(t, index, v),
+             lambda a, v: setitem_reference(a, index, v), [a, value])
+
+
+def test_setitem_as_pytorch_code_writes_it():
+    x = md.tensor([1.0, -2.0, 3.0, -4.0])
+    x[x < 0] = 0.0
+    x[0] = 9
+    assert x.tolist() == [9.0, 0.0, 3.0, 0.0] and x._version == 2
+    with pytest.raises(IndexError, match=r"setitem: cannot write a value of shape \(3,\)"):
+        x[:2] = np.ones(3)
+    assert x._version == 2

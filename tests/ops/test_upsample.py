@@ -10,6 +10,7 @@ import minidl.nn.functional as F
 from minidl import Tensor
 from minidl.data.transforms import resize_bilinear
 from minidl.testing import check_op
+from tests.ops.test_conv import check_dtype_policy, check_empty_batch
 
 RNG = np.random.default_rng(8)
 
@@ -141,3 +142,18 @@ def test_bad_arguments_raise_clear_errors(kwargs, match):
 def test_non_4d_input_raises():
     with pytest.raises(ValueError, match=r"interpolate: expected a 4-D input \[N, C, H, W\]"):
         F.interpolate(Tensor(np.zeros((1, 4, 4))), size=2)
+
+
+# ---- the dtype policy and empty batches ----------------------------------------------------
+@pytest.mark.parametrize("mode", ["nearest", "bilinear", "area"])
+def test_interpolate_follows_the_dtype_policy_and_takes_an_empty_batch(mode):
+    def op(x):
+        return F.interpolate(x, size=(5, 7), mode=mode)
+
+    check_dtype_policy("interpolate", op, RNG.integers(0, 3, (2, 3, 4, 6)))
+    check_empty_batch(op, (2, 3, 4, 6))
+
+
+def test_non_integer_size_names_the_op():
+    with pytest.raises(TypeError, match=r"interpolate: size must be an int or a pair of ints"):
+        F.interpolate(Tensor(np.ones((1, 1, 4, 4))), size=(2.5, 3))

@@ -1,0 +1,60 @@
+"""The recurrent gate kernels against their plain-NumPy twins.
+
+Marked ``kernel``: tests/test_kernels_without_jit.py reruns them with NUMBA_DISABLE_JIT=1,
+so the loops are also checked as plain Python (keep the inputs small).
+"""
+
+import numpy as np
+import pytest
+
+from minidl.kernels import rnn as krnn
+
+pytestmark = pytest.mark.kernel
+RNG = np.random.default_rng(5)
+B, H = 3, 4
+TOL = dict(rtol=1e-6, atol=1e-6)
+
+
+def _rand(*shape, dtype=np.float64, low=-1.0, high=1.0):
+    return RNG.uniform(low, high, shape).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_lstm_kernels_equal_their_twins(dtype):
+    tanh_halved, c_prev = _rand(B, 4 * H, dtype=dtype), _rand(B, H, dtype=dtype)
+    act, c = tanh_halved.copy(), np.empty((B, H), dtype)
+    krnn.lstm_gates(act, c_prev, c)
+    want_act, want_c = krnn.lstm_gates_reference(tanh_halved, c_prev)
+    np.testing.assert_allclose(act, want_act, **TOL)
+    np.testing.assert_allclose(c, want_c, **TOL)
+
+    dh, dc, tanh_c = (_rand(B, H, dtype=dtype) for _ in range(3))
+    da, dc_prev = np.empty((B, 4 * H), dtype), np.empty((B, H), dtype)
+    krnn.lstm_gates_backward(dh, dc, act, c_prev, tanh_c, da, dc_prev)
+    want_da, want_dc_prev = krnn.lstm_gates_backward_reference(dh, dc, act, c_prev, tanh_c)
+    np.testing.assert_allclose(da, want_da, **TOL)
+    np.testing.assert_allclose(dc_prev, want_dc_prev, **TOL)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gru_kernels_equal_their_twins(dtype):
+    tanh_halved = _rand(B, 2 * H, dtype=dtype)
+    gi_n, gh_n, b_hn = _rand(B, H, dtype=dtype), _rand(B, H, dtype=dtype), _rand(H, dtype=dtype)
+    rz, pre_n = tanh_halved.copy(), np.empty((B, H), dtype)
+    krnn.gru_gates(rz, gi_n, gh_n, b_hn, pre_n)
+    want_rz, want_pre_n = krnn.gru_gates_reference(tanh_halved, gi_n, gh_n, b_hn)
+    np.testing.assert_allclose(rz, want_rz, **TOL)
+    np.testing.assert_allclose(pre_n, want_pre_n, **TOL)
+
+    n, h_prev = np.tanh(pre_n), _rand(B, H, dtype=dtype)
+    h = np.empty((B, H), dtype)
+    krnn.gru_output(n, rz[:, H:], h_prev, h)  # z is a column slice, as in the layer
+    np.testing.assert_allclose(h, krnn.gru_output_reference(n, rz[:, H:], h_prev), **TOL)
+
+    dh = _rand(B, H, dtype=dtype)
+    dgi, dgh = np.empty((B, 3 * H), dtype), np.empty((B, 3 * H), dtype)
+    dh_prev = np.empty((B, H), dtype)
+    krnn.gru_gates_backward(dh, rz, n, gh_n, b_hn, h_prev, dgi, dgh, dh_prev)
+    want = krnn.gru_gates_backward_reference(dh, rz, n, gh_n, b_hn, h_prev)
+    for got, w in zip((dgi, dgh, dh_prev), want):
+        np.testing.assert_allclose(got, w, **TOL)
