@@ -4,10 +4,33 @@
   ``FPN`` (the feature pyramid), ``conv_norm_relu``, ``norm_layer``.
 - ``train``: ``train_detector`` / ``detect`` / ``evaluate_detector``, one loop and one
   score (VOC07 mAP, COCO AP, images per second) for every detector.
+- ``rpn``: the region proposal network (Faster R-CNN): ``RPNHead``,
+  ``RegionProposalNetwork``, ``anchor_targets``, ``select_proposals``.
+- ``roi_heads``: the second stage: ``RoIHeads`` with the box head (``TwoMLPHead``,
+  ``FastRCNNPredictor``), mask heads (``MaskHead``, ``MLPMaskHead``) and the
+  keypoint head (``KeypointHead``); ``FeatureRoIPool``, ``UniformRoISampler``.
+- ``rcnn``: ``FastRCNN``, ``FasterRCNN``, ``MaskRCNN``, ``KeypointRCNN`` in
+  torchvision's calling convention.
+- ``proposals``: given proposals (``jittered_proposals``, ``WithProposals``) and
+  ``proposal_recall``.
+- ``pose``: ``StackedHourglass`` and the keypoint metric ``pck``.
+- ``recipes``: one function per detector that builds and trains it as its lesson does
+  (``fast_rcnn_recipe``, ``faster_rcnn_recipe``, ``mask_rcnn_recipe``,
+  ``keypoint_rcnn_recipe``), returning a ``TrainedDetector``.
 
 Detectors and segmentation networks are added here by the lessons that build them.
 """
 
-# ruff: noqa: F401
+# ruff: noqa: F401, I001  (a plain list, in the order of the docstring)
 from minidl.vision.models.backbone import FPN, Backbone, conv_norm_relu, norm_layer
 from minidl.vision.models.train import DetectorScore, detect, evaluate_detector, train_detector
+from minidl.vision.models.rpn import RegionProposalNetwork, RPNHead
+from minidl.vision.models.roi_heads import (FastRCNNPredictor, FeatureRoIPool, KeypointHead,
+                                            MaskHead, MLPMaskHead, RoIHeads, TwoMLPHead,
+                                            UniformRoISampler)
+from minidl.vision.models.rcnn import (FastRCNN, FasterRCNN, GeneralizedRCNN, KeypointRCNN,
+                                       MaskRCNN)
+from minidl.vision.models.proposals import WithProposals, proposal_recall
+from minidl.vision.models.pose import StackedHourglass, pck
+from minidl.vision.models.recipes import (TrainedDetector, fast_rcnn_recipe, faster_rcnn_recipe,
+                                          keypoint_rcnn_recipe, mask_rcnn_recipe)

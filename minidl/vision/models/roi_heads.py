@@ -61,7 +61,7 @@ class FeatureRoIPool(Module):
     ``mode="align"``: ``roi_align`` (bilinear, Mask R-CNN). Both in ``minidl/ops/roi.py``.
     """
 
-    def __init__(self, output_size, mode: str = "align", sampling_ratio: int = 2,
+    def __init__(self, output_size, mode: str = "align", sampling_ratio: int = -1,
                  aligned: bool = False):
         super().__init__()
         if mode not in ("pool", "align"):
@@ -223,6 +223,16 @@ def postprocess_detections(class_logits: np.ndarray, box_regression: np.ndarray,
 
 
 # ---- the mask head -----------------------------------------------------------------
+def conv_relu_stack(in_channels: int, layers) -> tuple[Sequential, int]:
+    """(conv3x3 -> ReLU) for each width in ``layers`` (the mask and keypoint heads' FCN);
+    returns the stack and its output channels."""
+    blocks, channels = [], in_channels
+    for width in layers:
+        blocks += [Conv2d(channels, width, 3, padding=1), ReLU()]
+        channels = width
+    return Sequential(*blocks), channels
+
+
 class MaskHead(Module):
     """Mask R-CNN's mask branch as a small FCN (Figure 4, right, with fewer layers):
 
@@ -236,11 +246,7 @@ class MaskHead(Module):
 
     def __init__(self, in_channels: int, num_classes: int, layers=(64, 64)):
         super().__init__()
-        blocks, channels = [], in_channels
-        for width in layers:
-            blocks += [Conv2d(channels, width, 3, padding=1), ReLU()]
-            channels = width
-        self.fcn = Sequential(*blocks)
+        self.fcn, channels = conv_relu_stack(in_channels, layers)
         self.upsample = ConvTranspose2d(channels, channels, 2, stride=2)
         self.mask_logits = Conv2d(channels, num_classes, 1)
 
@@ -343,11 +349,7 @@ class KeypointHead(Module):
 
     def __init__(self, in_channels: int, num_keypoints: int, layers=(64, 64, 64, 64)):
         super().__init__()
-        blocks, channels = [], in_channels
-        for width in layers:
-            blocks += [Conv2d(channels, width, 3, padding=1), ReLU()]
-            channels = width
-        self.fcn = Sequential(*blocks)
+        self.fcn, channels = conv_relu_stack(in_channels, layers)
         self.keypoint_logits = ConvTranspose2d(channels, num_keypoints, 4, stride=2, padding=1)
         self.num_keypoints = num_keypoints
 
@@ -494,40 +496,50 @@ class RoIHeads(Module):
         valid = np.concatenate([tv[1] for tv in targets_valid])
         return keypointrcnn_loss(logits, heatmap_targets, valid)
 
-    def _empty_extras(self, detection: dict, image_shape) -> dict:
-        if self.has_mask:
-            detection["masks"] = np.zeros((0, 1) + tuple(image_shape), np.float32)
-        if self.has_keypoint:
-            num_keypoints = self.keypoint_head.num_keypoints
-            detection["keypoints"] = np.zeros((0, num_keypoints, 3), np.float32)
-            detection["keypoints_scores"] = np.zeros((0, num_keypoints), np.float32)
-        return detection
-
     def detect(self, features, proposals, image_shapes) -> list:
         """Eval: detections from the box head, then masks and keypoints on the detected boxes."""
         class_logits, box_regression = self.box_outputs(features, proposals, image_shapes)
         detections = postprocess_detections(class_logits.data, box_regression.data, proposals,
                                             image_shapes, self.box_coder, self.score_thresh,
                                             self.nms_thresh, self.detections_per_img)
-        boxes = [d["boxes"] for d in detections]
-        labels = np.concatenate([d["labels"] for d in detections])
-        if len(labels) == 0:  # nothing detected: empty masks and keypoints
-            return [self._empty_extras(d, shape) for d, shape in zip(detections, image_shapes)]
         if self.has_mask:
-            logits = self.mask_head(self.mask_roi_pool(features, boxes, image_shapes)).data
-            probabilities = mask_probabilities(logits, labels, self.mask_loss)
-            start = 0
-            for d, shape in zip(detections, image_shapes):
-                stop = start + len(d["boxes"])
-                d["masks"] = paste_masks_in_image(probabilities[start:stop], d["boxes"],
-                                                  shape)[:, None]
-                start = stop
+            self.predict_masks(features, detections, image_shapes)
         if self.has_keypoint:
-            logits = self.keypoint_head(self.keypoint_roi_pool(features, boxes, image_shapes)).data
-            keypoints, scores = heatmaps_to_keypoints(logits, np.concatenate(boxes))
-            start = 0
+            self.predict_keypoints(features, detections, image_shapes)
+        return detections
+
+    def predict_masks(self, features, detections: list, image_shapes) -> list:
+        """Add "masks" [D, 1, H, W] (probabilities of the detected class, pasted into the
+        image) to each detection dict, in place; returns the list."""
+        labels = np.concatenate([d["labels"] for d in detections])
+        if len(labels) == 0:
+            for d, shape in zip(detections, image_shapes):
+                d["masks"] = np.zeros((0, 1) + tuple(shape), np.float32)
+            return detections
+        boxes = [d["boxes"] for d in detections]
+        logits = self.mask_head(self.mask_roi_pool(features, boxes, image_shapes)).data
+        probabilities = mask_probabilities(logits, labels, self.mask_loss)
+        start = 0
+        for d, shape in zip(detections, image_shapes):
+            stop = start + len(d["boxes"])
+            d["masks"] = paste_masks_in_image(probabilities[start:stop], d["boxes"], shape)[:, None]
+            start = stop
+        return detections
+
+    def predict_keypoints(self, features, detections: list, image_shapes) -> list:
+        """Add "keypoints" [D, K, 3] and "keypoints_scores" [D, K] to each detection dict."""
+        boxes = [d["boxes"] for d in detections]
+        if sum(len(b) for b in boxes) == 0:
+            k = self.keypoint_head.num_keypoints
             for d in detections:
-                stop = start + len(d["boxes"])
-                d["keypoints"], d["keypoints_scores"] = keypoints[start:stop], scores[start:stop]
-                start = stop
+                d["keypoints"] = np.zeros((0, k, 3), np.float32)
+                d["keypoints_scores"] = np.zeros((0, k), np.float32)
+            return detections
+        logits = self.keypoint_head(self.keypoint_roi_pool(features, boxes, image_shapes)).data
+        keypoints, scores = heatmaps_to_keypoints(logits, np.concatenate(boxes))
+        start = 0
+        for d in detections:
+            stop = start + len(d["boxes"])
+            d["keypoints"], d["keypoints_scores"] = keypoints[start:stop], scores[start:stop]
+            start = stop
         return detections

@@ -104,3 +104,11 @@ def test_match_keypoints_pairs_figures_with_the_best_scored_overlapping_detectio
     np.testing.assert_array_equal(predicted[0], kp_a * 7)  # the better score wins figure 0
     assert np.isnan(predicted[1]).all(), "no detection overlaps figure 1"
     np.testing.assert_array_equal(truth[1], kp_b)
+
+
+def test_hourglass_loss_gradient_float64():
+    rng = np.random.default_rng(2)
+    stacks = [Tensor(rng.standard_normal((1, 2, 3, 3)), requires_grad=True) for _ in range(2)]
+    targets = rng.random((1, 2, 3, 3))
+    visible = np.array([[True, False]])
+    assert minidl.gradcheck(lambda a, b: hourglass_loss([a, b], targets, visible), stacks)

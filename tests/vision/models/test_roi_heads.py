@@ -23,16 +23,12 @@ from minidl.vision.models.roi_heads import (
     postprocess_detections,
     sample_uniformly,
 )
-
-
-def feature_map(n=2, channels=3, size=8, seed=0):
-    return Tensor(np.random.default_rng(seed).standard_normal((n, channels, size, size))
-                  .astype(np.float32))
+from tests.vision.models.test_rpn import feature
 
 
 @pytest.mark.parametrize("mode", ["pool", "align"])
 def test_feature_roi_pool_is_the_op_at_the_maps_stride(mode):
-    x = feature_map()
+    x = feature(n=2, channels=3, size=8)
     boxes = [np.array([[4.0, 8.0, 40.0, 30.0]], np.float32),
              np.array([[0.0, 0.0, 64.0, 64.0], [10, 10, 20, 20]], np.float32)]
     pooled = FeatureRoIPool(3, mode, sampling_ratio=2)([x], boxes, [(64, 64)] * 2)
