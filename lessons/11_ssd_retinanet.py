@@ -66,7 +66,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after lesson_args picked the bac
 
 lesson_timer = Timer().__enter__()
 EPOCHS = 1 if args.quick else 4                 # SSD and RetinaNet, 4 x 4,000 images
-ABLATION_IMAGES = 32 if args.quick else 1500    # each focal-loss run: 2 epochs of these
+ABLATION_IMAGES = 32 if args.quick else 800     # each focal-loss run: 2 epochs of these
 ABLATION_SEEDS = [0] if args.quick else [0, 1, 2]
 GAMMAS = [0.0, 2.0] if args.quick else [0.0, 0.5, 1.0, 2.0, 5.0]
 
@@ -292,7 +292,7 @@ for (gamma, pi), values in first_steps.items():
 # **The ablation** (Lin et al., Table 1b, in miniature): the same RetinaNet
 # trained for gamma in {0, 0.5, 1, 2, 5}, each with the paper's best alpha for
 # that gamma (0.75, 0.5, 0.25, 0.25, 0.25), for the same budget (2 epochs of
-# 1,500 images) and several seeds, scored on the *validation* set -- this is
+# 800 images) and several seeds, scored on the *validation* set -- this is
 # the choice of gamma, so the test set is not used. gamma = 0 is
 # alpha-balanced cross-entropy.
 
@@ -387,8 +387,9 @@ save_detector(retina, args.out / "retinanet.npz", train_set)
 # Every detector of the course on the same 500 test images. Each is loaded from
 # what its lesson saved under `runs/` (`load_detector` in
 # `minidl/vision/models/zoo.py`: only when it was trained on this same training
-# set), or trained here with its recipe at its lesson's budget -- the table says
-# which. Speed is inference images per second at batch size 1, on this machine
+# set), or trained here with its recipe (`minidl/vision/models/recipes.py` and the
+# one-stage model files) at its lesson's budget -- the table says which. Speed is
+# inference images per second at batch size 1, on this machine
 # (numbers from a busy machine are lower; compare the ratios). Fast R-CNN's
 # proposals are lesson 07's stand-in for selective search, made *from the
 # ground truth*: its accuracy is an upper bound, not comparable with the
@@ -396,26 +397,30 @@ save_detector(retina, args.out / "retinanet.npz", train_set)
 
 # %%
 runs = Path("runs")
-lesson_budget = {"Fast R-CNN": 1, "Faster R-CNN": 1, "Mask R-CNN": 1}
+# (name, recipe, what its lesson saves, its lesson's budget: training images, epochs).
+# Lessons 07-09 train on their own smaller sets and save nothing: their detectors are
+# trained here on as many images of this training distribution, for as many epochs.
 entries = [
-    ("Fast R-CNN", fast_rcnn_recipe, runs / "07_fast_rcnn" / "fast_rcnn.npz", {}),
-    ("Faster R-CNN", faster_rcnn_recipe, runs / "08_faster_rcnn" / "faster_rcnn.npz", {}),
-    ("Mask R-CNN", mask_rcnn_recipe, runs / "09_mask_rcnn" / "mask_rcnn.npz", {}),
-    ("YOLO v1", yolo_v1_recipe, runs / "10_yolo" / "yolo_v1.npz", {"epochs": 5}),
-    ("YOLO v2", yolo_v2_recipe, runs / "10_yolo" / "yolo_v2.npz", {"epochs": 5}),
-    ("DETR", detr_recipe, runs / "16_detr" / "detr.npz", {"epochs": 30}),
-    ("CenterNet", centernet_recipe, runs / "16_detr" / "centernet.npz", {"epochs": 5}),
+    ("Fast R-CNN", fast_rcnn_recipe, None, (800, 3)),
+    ("Faster R-CNN", faster_rcnn_recipe, None, (1200, 5)),
+    ("Mask R-CNN", mask_rcnn_recipe, None, (800, 4)),
+    ("YOLO v1", yolo_v1_recipe, runs / "10_yolo" / "yolo_v1.npz", (len(train_set), 5)),
+    ("YOLO v2", yolo_v2_recipe, runs / "10_yolo" / "yolo_v2.npz", (len(train_set), 5)),
+    ("DETR", detr_recipe, runs / "16_detr" / "detr.npz", (len(train_set), 4)),
+    ("CenterNet", centernet_recipe, runs / "16_detr" / "centernet.npz", (len(train_set), 3)),
 ]
 table = {"SSD": (ssd, "trained above"), "RetinaNet": (retina, "trained above")}
-for name, recipe, path, budget in entries:
-    trained = load_detector(recipe, train_set, path, seed=args.seed)
+for name, recipe, path, (images_n, epochs) in entries:
+    trained = None if path is None else load_detector(recipe, train_set, path, seed=args.seed)
     how = f"loaded from {path}"
     if trained is None:
-        epochs = 1 if args.quick else budget.get("epochs", lesson_budget.get(name, 1))
-        data = ShapesDataset(32, seed=args.seed) if args.quick else train_set
+        if args.quick:
+            images_n, epochs = 32, 1
+        data = train_set if images_n == len(train_set) else ShapesDataset(images_n,
+                                                                         seed=args.seed)
         with Timer() as timer:
             trained = recipe(data, epochs=epochs, seed=args.seed)
-        how = f"trained here, {epochs} epochs ({timer.seconds:.0f} s)"
+        how = f"trained here, {epochs} epochs of {images_n} images ({timer.seconds:.0f} s)"
     table[name] = (trained, how)
 print(f"{'detector':>13} {'images/s':>9} {'VOC07 mAP':>10} {'COCO AP':>8} {'AP50':>6}  source")
 results = {}

@@ -43,6 +43,7 @@ import time
 
 import numpy as np
 
+import minidl.nn.functional as F
 from minidl import Tensor
 from minidl.autograd.mode import no_grad
 from minidl.data.shapes import SHAPE_CLASSES, detection_collate
@@ -210,8 +211,10 @@ print("matched loss (weighted): " + ", ".join(f"{k} {v.item():.3f}" for k, v in
 # %% [markdown]
 # ## 4. A small DETR, step by step
 #
-# `DETR` in `minidl/vision/models/detr.py`. The backbone's 8 x 8 map becomes 64
-# tokens of d = 64 numbers (a 1x1 conv); `sine_position_encoding` adds where each
+# `DETR` in `minidl/vision/models/detr.py`. The backbone's 16 x 16 map, average-pooled
+# to 8 x 8 (self-attention costs (h w)^2: pooling makes the encoder 16 times
+# cheaper; DETR itself reads a stride-32 ResNet map), becomes 64 tokens of d = 64
+# numbers (a 1x1 conv); `sine_position_encoding` adds where each
 # token is; two encoder layers (`DETREncoderLayer`, an `nn.TransformerEncoderLayer`
 # of `minidl/nn/transformer.py` that adds the positions to queries and keys, as
 # DETR does) let every position look at every other; two decoder layers let 10
@@ -223,14 +226,16 @@ print("matched loss (weighted): " + ", ".join(f"{k} {v.item():.3f}" for k, v in
 # %%
 with no_grad():
     features = untrained.backbone(images)
-    projected = untrained.input_proj(features)
+    pooled = F.avg_pool2d(features, untrained.token_pool)
+    projected = untrained.input_proj(pooled)
     n, d, h, w = projected.shape
     tokens = projected.reshape(n, d, h * w).permute(0, 2, 1)
     pos = sine_position_encoding(h, w, d)
     memory = tokens
     for layer in untrained.encoder:
         memory = layer(memory, pos)
-print(f"images {images.shape} -> backbone {features.shape} -> 1x1 conv {projected.shape} -> "
+print(f"images {images.shape} -> backbone {features.shape} -> pooled {pooled.shape} -> "
+      f"1x1 conv {projected.shape} -> "
       f"tokens {tokens.shape} (+ positions {pos.shape}) -> encoder {memory.shape}")
 print(f"queries {untrained.query_embed.shape} -> decoder {outputs[-1].shape} -> class logits "
       f"{logits.shape} (K + 1 = {K + 1}, index 0 = no object), boxes {boxes.shape}")
@@ -242,7 +247,7 @@ print(f"{sum(p.data.size for p in untrained.parameters()):,} parameters")
 # the first (DETR's auxiliary loss).
 
 # %%
-epochs = 1 if args.quick else 30
+epochs = 1 if args.quick else 4             # 1,000 steps of 16 images
 with Timer() as timer:
     detr = detr_recipe(train_set, epochs=epochs, seed=args.seed)
 print(f"DETR trained for {epochs} epochs in {timer.seconds:.0f} s")
@@ -334,7 +339,8 @@ draw.draw_boxes(test_set[image_index][0], box[None], [int(np.argmax(probs[query,
 axes[1].imshow(maps[query], cmap="viridis", extent=(0, 64, 64, 0))
 draw.draw_boxes(None, box[None], ax=axes[1], colour="white", title="its attention (8 x 8)")
 save_figure(fig, args.out / "detr_attention.png")
-centres = np.arange(8) * 8 + 4                 # each position's centre, in pixels
+side = maps.shape[-1]                          # the token map's side (8)
+centres = (np.arange(side) + 0.5) * 64 / side  # each position's centre, in pixels
 in_rows = (centres >= box[1]) & (centres <= box[3])
 in_cols = (centres >= box[0]) & (centres <= box[2])
 inside = maps[query][in_rows[:, None] & in_cols[None, :]].sum()
@@ -353,7 +359,7 @@ print(f"query {query}: {inside:.0%} of its attention falls on positions inside i
 
 # %%
 with Timer() as timer:
-    centernet = centernet_recipe(train_set, epochs=1 if args.quick else 5, seed=args.seed)
+    centernet = centernet_recipe(train_set, epochs=1 if args.quick else 3, seed=args.seed)
 centernet_score = centernet.evaluate(test_set)
 print(f"CenterNet trained in {timer.seconds:.0f} s; " + centernet_score.line())
 save_detector(centernet, args.out / "centernet.npz", train_set)

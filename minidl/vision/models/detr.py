@@ -151,7 +151,10 @@ class DETR(Module):
     """A small DETR.
 
     Args:
-        backbone: a ``Backbone`` (its last map, e.g. 8 x 8 for 64 x 64 images, gives the tokens).
+        backbone: a ``Backbone``; its last map, average-pooled by ``token_pool``, gives the
+            tokens (the lessons' stride-4 backbone, pooled by 2: 8 x 8 = 64 tokens for a
+            64 x 64 image; DETR reads a stride-32 ResNet map). Self-attention costs
+            (h w)^2, so pooling by 2 makes the encoder 16 times cheaper.
         num_classes: K + 1: the K object classes (labels 1..K) and "no object" (index 0).
         d_model, nhead, num_encoder_layers, num_decoder_layers, dim_feedforward, dropout:
             the transformer (DETR: 256, 8, 6, 6, 2048, 0.1).
@@ -170,7 +173,7 @@ class DETR(Module):
                  num_encoder_layers: int = 2, num_decoder_layers: int = 2,
                  dim_feedforward: int = 128, dropout: float = 0.0, num_queries: int = 10,
                  eos_coef: float = 0.1, weight_class: float = 1.0, weight_bbox: float = 5.0,
-                 weight_giou: float = 2.0, aux_loss: bool = True):
+                 weight_giou: float = 2.0, aux_loss: bool = True, token_pool: int = 2):
         super().__init__()
         if num_classes < 2:
             raise ValueError(f"DETR: num_classes counts 'no object', so it must be >= 2, got "
@@ -193,12 +196,15 @@ class DETR(Module):
         self.weights = {"loss_ce": weight_class, "loss_bbox": weight_bbox,
                         "loss_giou": weight_giou}
         self.num_classes, self.num_queries, self.d_model = num_classes, num_queries, d_model
-        self.aux_loss = aux_loss
+        self.aux_loss, self.token_pool = aux_loss, token_pool
 
     def transformer(self, images):
         """-> (decoder outputs, one [N, Q, d] per layer; the last layer's cross-attention
         [N, Q, h, w])."""
-        features = self.input_proj(self.backbone(images))           # [N, d, h, w]
+        features = self.backbone(images)
+        if self.token_pool > 1:
+            features = F.avg_pool2d(features, self.token_pool)
+        features = self.input_proj(features)                         # [N, d, h, w]
         n, d, h, w = features.shape
         memory = features.reshape(n, d, h * w).permute(0, 2, 1)     # [N, hw, d] tokens
         pos = sine_position_encoding(h, w, d)                        # [hw, d]
@@ -291,7 +297,7 @@ class DETR(Module):
         return attention
 
 
-def detr_recipe(train_set, epochs: int = 30, seed: int = 0, batch_size: int = 16,
+def detr_recipe(train_set, epochs: int = 4, seed: int = 0, batch_size: int = 16,
                 lr: float = 5e-4, pretrained_backbone=None, **options) -> TrainedDetector:
     """The small DETR as lesson 16 trains it; ``options`` go to ``DETR``.
 
