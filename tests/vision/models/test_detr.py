@@ -19,7 +19,8 @@ from tests.vision.models.test_dense import (
 
 def detr(**options):
     minidl.manual_seed(0)
-    return DETR(Backbone(widths=(8, 16, 16), depth=1), 5, d_model=16, nhead=2,
+    # a stride-4 backbone on 32 x 32 images: an 8 x 8 map, pooled (token_pool=2) to 4 x 4 tokens
+    return DETR(Backbone(widths=(8, 16), depth=1), 5, d_model=16, nhead=2,
                 num_encoder_layers=1, num_decoder_layers=2, dim_feedforward=32, num_queries=6,
                 **options)
 
@@ -96,13 +97,14 @@ def test_training_eval_without_nms_attention_and_bad_input():
     losses = model.train()(images, targets)
     assert set(losses) == {"loss_ce", "loss_bbox", "loss_giou", "loss_ce_0", "loss_bbox_0",
                            "loss_giou_0"}
-    assert_training_lowers_the_loss(model, images, targets, steps=25, lr=2e-3)
+    assert_training_lowers_the_loss(model, images, targets, steps=40, lr=2e-3)
     model.eval()
     outputs = model(images)
     assert_detection_format(outputs, 4, 5, max_detections=6)
     assert all(len(d["scores"]) == 6 for d in outputs), "every query answers: no NMS"
     maps = model.attention_maps(images)
-    assert maps.shape == (4, 6, 4, 4)
+    assert maps.shape == (4, 6, 4, 4)                      # 8 x 8 map pooled by 2
+    assert detr(token_pool=1).attention_maps(images).shape == (4, 6, 8, 8)
     np.testing.assert_allclose(maps.sum(axis=(2, 3)), 1.0, rtol=1e-5)
     assert not model.training
     assert_empty_image_trains_and_evaluates(detr(), 5)
