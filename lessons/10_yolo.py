@@ -63,7 +63,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after lesson_args picked the bac
 
 lesson_timer = Timer().__enter__()
 rng = np.random.default_rng(args.seed)
-EPOCHS = 1 if args.quick else 5          # every YOLO of this lesson trains this long
+EPOCHS = 1 if args.quick else 2          # every YOLO of this lesson trains this long
 
 # %% [markdown]
 # ## 1. The data and the grid
@@ -212,7 +212,7 @@ for name, value in losses.items():
 # `yolo_v1_recipe` builds the model on `small_backbone` and trains it with
 # `train_recipe` (`minidl/vision/models/recipes.py`: AdamW, warmup then cosine
 # decay, the one training loop `train_detector` of
-# `minidl/vision/models/train.py`), 5 epochs of 16-image batches. The same
+# `minidl/vision/models/train.py`), 2 epochs of 16-image batches. The same
 # budget for both heads.
 
 # %%

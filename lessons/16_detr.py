@@ -247,7 +247,7 @@ print(f"{sum(p.data.size for p in untrained.parameters()):,} parameters")
 # the first (DETR's auxiliary loss).
 
 # %%
-epochs = 1 if args.quick else 4             # 1,000 steps of 16 images
+epochs = 1 if args.quick else 3             # 750 steps of 16 images
 with Timer() as timer:
     detr = detr_recipe(train_set, epochs=epochs, seed=args.seed)
 print(f"DETR trained for {epochs} epochs in {timer.seconds:.0f} s")
@@ -294,7 +294,7 @@ def duplicates(detections, min_score=0.5, iou=0.5):
 yolo = load_detector(yolo_v1_recipe, train_set, "runs/10_yolo/yolo_v1.npz", seed=args.seed)
 source = "loaded from runs/10_yolo/"
 if yolo is None:
-    yolo = yolo_v1_recipe(train_set, epochs=1 if args.quick else 5, seed=args.seed)
+    yolo = yolo_v1_recipe(train_set, epochs=1 if args.quick else 2, seed=args.seed)
     source = "trained here"
 yolo.model.nms_thresh = None
 dense_before_nms = yolo.evaluate(test_set).detections
@@ -359,7 +359,7 @@ print(f"query {query}: {inside:.0%} of its attention falls on positions inside i
 
 # %%
 with Timer() as timer:
-    centernet = centernet_recipe(train_set, epochs=1 if args.quick else 3, seed=args.seed)
+    centernet = centernet_recipe(train_set, epochs=1 if args.quick else 2, seed=args.seed)
 centernet_score = centernet.evaluate(test_set)
 print(f"CenterNet trained in {timer.seconds:.0f} s; " + centernet_score.line())
 save_detector(centernet, args.out / "centernet.npz", train_set)

@@ -297,7 +297,7 @@ class DETR(Module):
         return attention
 
 
-def detr_recipe(train_set, epochs: int = 4, seed: int = 0, batch_size: int = 16,
+def detr_recipe(train_set, epochs: int = 3, seed: int = 0, batch_size: int = 16,
                 lr: float = 5e-4, pretrained_backbone=None, **options) -> TrainedDetector:
     """The small DETR as lesson 16 trains it; ``options`` go to ``DETR``.
 
