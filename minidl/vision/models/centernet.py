@@ -39,7 +39,7 @@ from minidl.nn.module import Module
 from minidl.ops.upsample import interpolate
 from minidl.vision.loss import prior_bias
 from minidl.vision.models.backbone import conv_norm_relu
-from minidl.vision.models.dense import labels_from_one, select_detections
+from minidl.vision.models.dense import check_num_classes, labels_from_one, select_detections
 from minidl.vision.models.rcnn import check_images, check_targets
 from minidl.vision.models.recipes import TrainedDetector, small_backbone, train_recipe
 
@@ -124,9 +124,7 @@ class CenterNet(Module):
                  weight_size: float = 0.1, weight_offset: float = 1.0,
                  detections_per_img: int = 100):
         super().__init__()
-        if num_classes < 2:
-            raise ValueError(f"CenterNet: num_classes counts the background, so it must be "
-                             f">= 2, got {num_classes}")
+        check_num_classes(num_classes, "CenterNet")
         self.backbone = backbone
         self.lateral = Conv2d(backbone.widths[-2], backbone.out_channels, 1)
         self.fuse = conv_norm_relu(backbone.out_channels, head_width)

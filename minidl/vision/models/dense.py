@@ -72,6 +72,13 @@ def select_detections(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray,
             "scores": scores[keep].astype(np.float32)}
 
 
+def check_num_classes(num_classes: int, model: str) -> None:
+    """``num_classes`` counts the background (or "no object"), so a detector needs >= 2."""
+    if num_classes < 2:
+        raise ValueError(f"{model}: num_classes counts the background, so it must be >= 2, "
+                         f"got {num_classes}")
+
+
 def labels_from_one(labels) -> np.ndarray:
     """Labels 1..K (0 is the background in the data) as class indices 0..K-1."""
     return np.asarray(labels, dtype=np.int64).reshape(-1) - 1
@@ -101,3 +108,10 @@ def anchor_labels(anchors: np.ndarray, gt_boxes, gt_labels, matcher: Matcher,
         targets[positive] = box_coder.encode_single(gt_boxes[matched[positive]],
                                                     anchors[positive])
     return labels.astype(np.int64), targets, matched
+
+
+def batch_anchor_labels(anchors: np.ndarray, targets, matcher: Matcher, box_coder: BoxCoder):
+    """``anchor_labels`` of every image of a batch -> (labels int64 [N, A], offsets [N, A, 4])."""
+    pairs = [anchor_labels(anchors, t["boxes"], t["labels"], matcher, box_coder)[:2]
+             for t in targets]
+    return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])

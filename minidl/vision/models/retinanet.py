@@ -43,7 +43,12 @@ from minidl.vision.box_coder import BoxCoder
 from minidl.vision.loss import prior_bias, sigmoid_focal_loss
 from minidl.vision.matcher import Matcher
 from minidl.vision.models.backbone import FPN, Backbone, conv_norm_relu
-from minidl.vision.models.dense import anchor_labels, flatten_anchor_outputs, select_detections
+from minidl.vision.models.dense import (
+    batch_anchor_labels,
+    check_num_classes,
+    flatten_anchor_outputs,
+    select_detections,
+)
 from minidl.vision.models.rcnn import check_images, check_targets
 from minidl.vision.models.recipes import TrainedDetector, train_recipe
 
@@ -120,9 +125,7 @@ class RetinaNet(Module):
                  score_thresh: float = 0.05, nms_thresh: float = 0.5,
                  detections_per_img: int = 100):
         super().__init__()
-        if num_classes < 2:
-            raise ValueError(f"RetinaNet: num_classes counts the background, so it must be >= 2, "
-                             f"got {num_classes}")
+        check_num_classes(num_classes, "RetinaNet")
         self.backbone = backbone
         self.fpn = FPN(backbone.widths[-2:], fpn_width)
         self.extra = conv_norm_relu(fpn_width, fpn_width, stride=2, norm="none")  # P5
@@ -152,9 +155,7 @@ class RetinaNet(Module):
 
     def targets(self, targets):
         """Per image, every anchor's class (0 background, -1 ignored) and offsets."""
-        pairs = [anchor_labels(self.anchors, t["boxes"], t["labels"], self.matcher,
-                               self.box_coder)[:2] for t in targets]
-        return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+        return batch_anchor_labels(self.anchors, targets, self.matcher, self.box_coder)
 
     def loss(self, logits, offsets, targets) -> dict:
         labels, regression = self.targets(targets)                  # [N, A], [N, A, 4]

@@ -40,7 +40,12 @@ from minidl.vision.box_coder import BoxCoder
 from minidl.vision.boxes import box_convert
 from minidl.vision.matcher import Matcher
 from minidl.vision.models.backbone import conv_norm_relu
-from minidl.vision.models.dense import anchor_labels, flatten_anchor_outputs, select_detections
+from minidl.vision.models.dense import (
+    batch_anchor_labels,
+    check_num_classes,
+    flatten_anchor_outputs,
+    select_detections,
+)
 from minidl.vision.models.rcnn import check_images, check_targets
 from minidl.vision.models.recipes import TrainedDetector, small_backbone, train_recipe
 
@@ -107,9 +112,7 @@ class SSD(Module):
                  s_max: float = 0.9, neg_pos_ratio: int = 3, score_thresh: float = 0.01,
                  nms_thresh: float = 0.45, detections_per_img: int = 100):
         super().__init__()
-        if num_classes < 2:
-            raise ValueError(f"SSD: num_classes counts the background, so it must be >= 2, "
-                             f"got {num_classes}")
+        check_num_classes(num_classes, "SSD")
         self.backbone = backbone
         widths = (backbone.out_channels,) + tuple(extra_widths)
         self.extras = ModuleList([conv_norm_relu(a, b, stride=2)
@@ -151,9 +154,7 @@ class SSD(Module):
 
     def targets(self, targets):
         """Per image, the class of every default box and its offsets (``anchor_labels``)."""
-        pairs = [anchor_labels(self.default_boxes, t["boxes"], t["labels"], self.matcher,
-                               self.box_coder)[:2] for t in targets]
-        return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+        return batch_anchor_labels(self.default_boxes, targets, self.matcher, self.box_coder)
 
     def loss(self, logits, offsets, targets) -> dict:
         labels, regression = self.targets(targets)                  # [N, B], [N, B, 4]

@@ -47,7 +47,7 @@ from minidl.nn.module import Module
 from minidl.vision.boxes import box_iou
 from minidl.vision.loss import _cell_boxes_xyxy, prior_bias, yolo_v1_loss_terms, yolo_v1_targets
 from minidl.vision.models.backbone import conv_norm_relu
-from minidl.vision.models.dense import labels_from_one, select_detections
+from minidl.vision.models.dense import check_num_classes, labels_from_one, select_detections
 from minidl.vision.models.rcnn import check_images, check_targets
 from minidl.vision.models.recipes import TrainedDetector, small_backbone, train_recipe
 
@@ -78,9 +78,7 @@ class YOLOv1(Module):
                  score_thresh: float = 0.05, nms_thresh: float = 0.5,
                  detections_per_img: int = 100):
         super().__init__()
-        if num_classes < 2:
-            raise ValueError(f"YOLOv1: num_classes counts the background, so it must be >= 2, "
-                             f"got {num_classes}")
+        check_num_classes(num_classes, "YOLOv1")
         feature_size = image_size // backbone.strides[-1]
         self.depth = 5 * num_boxes + num_classes - 1
         width = backbone.out_channels
@@ -234,9 +232,7 @@ class YOLOv2(Module):
                  score_thresh: float = 0.05, nms_thresh: float = 0.5,
                  detections_per_img: int = 100):
         super().__init__()
-        if num_classes < 2:
-            raise ValueError(f"YOLOv2: num_classes counts the background, so it must be >= 2, "
-                             f"got {num_classes}")
+        check_num_classes(num_classes, "YOLOv2")
         self.anchors = np.asarray(anchors, np.float32).reshape(-1, 2)
         self.num_anchors = len(self.anchors)
         self.values = 5 + num_classes - 1
