@@ -72,6 +72,17 @@ def select_detections(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray,
             "scores": scores[keep].astype(np.float32)}
 
 
+def detections_per_class(boxes: np.ndarray, scores: np.ndarray, image_size, score_thresh: float,
+                         nms_thresh, detections_per_img: int) -> dict:
+    """One image whose every reference box is scored for each of K classes (SSD, RetinaNet):
+    boxes [A, 4] (decoded), scores [A, K] -> ``select_detections`` over the A K (box, class)
+    pairs, labels 1..K."""
+    k = scores.shape[-1]
+    labels = np.tile(np.arange(1, k + 1), len(boxes))
+    return select_detections(np.repeat(boxes, k, axis=0), scores.reshape(-1), labels,
+                             image_size, score_thresh, nms_thresh, detections_per_img)
+
+
 def check_num_classes(num_classes: int, model: str) -> None:
     """``num_classes`` counts the background (or "no object"), so a detector needs >= 2."""
     if num_classes < 2:

@@ -46,8 +46,8 @@ from minidl.vision.models.backbone import FPN, Backbone, conv_norm_relu
 from minidl.vision.models.dense import (
     batch_anchor_labels,
     check_num_classes,
+    detections_per_class,
     flatten_anchor_outputs,
-    select_detections,
 )
 from minidl.vision.models.rcnn import check_images, check_targets
 from minidl.vision.models.recipes import TrainedDetector, train_recipe
@@ -182,15 +182,9 @@ class RetinaNet(Module):
     def postprocess(self, logits: np.ndarray, offsets: np.ndarray, image_size) -> list:
         """sigmoid score of every anchor and class, the decoded box, ``select_detections``."""
         scores = 0.5 * (1.0 + np.tanh(0.5 * logits))                # sigmoid, no overflow
-        k = scores.shape[-1]
-        labels = np.tile(np.arange(1, k + 1), scores.shape[1])
-        results = []
-        for i in range(len(logits)):
-            boxes = self.box_coder.decode_single(offsets[i], self.anchors)
-            results.append(select_detections(np.repeat(boxes, k, axis=0), scores[i].reshape(-1),
-                                             labels, image_size, self.score_thresh,
-                                             self.nms_thresh, self.detections_per_img))
-        return results
+        return [detections_per_class(self.box_coder.decode_single(offsets[i], self.anchors),
+                                     scores[i], image_size, self.score_thresh, self.nms_thresh,
+                                     self.detections_per_img) for i in range(len(logits))]
 
 
 def retinanet_backbone() -> Backbone:

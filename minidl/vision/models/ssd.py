@@ -43,8 +43,8 @@ from minidl.vision.models.backbone import conv_norm_relu
 from minidl.vision.models.dense import (
     batch_anchor_labels,
     check_num_classes,
+    detections_per_class,
     flatten_anchor_outputs,
-    select_detections,
 )
 from minidl.vision.models.rcnn import check_images, check_targets
 from minidl.vision.models.recipes import TrainedDetector, small_backbone, train_recipe
@@ -175,16 +175,10 @@ class SSD(Module):
         then ``select_detections`` (SSD: score > 0.01, NMS 0.45 per class)."""
         shifted = np.exp(logits - logits.max(-1, keepdims=True))
         probs = (shifted / shifted.sum(-1, keepdims=True))[..., 1:]         # [N, B, K]
-        k = probs.shape[-1]
-        labels = np.tile(np.arange(1, k + 1), probs.shape[1])
-        results = []
-        for i in range(len(logits)):
-            boxes = self.box_coder.decode_single(offsets[i], self.default_boxes)
-            results.append(select_detections(np.repeat(boxes, k, axis=0), probs[i].reshape(-1),
-                                             labels, (self.image_size, self.image_size),
-                                             self.score_thresh, self.nms_thresh,
-                                             self.detections_per_img))
-        return results
+        size = (self.image_size, self.image_size)
+        return [detections_per_class(self.box_coder.decode_single(offsets[i], self.default_boxes),
+                                     probs[i], size, self.score_thresh, self.nms_thresh,
+                                     self.detections_per_img) for i in range(len(logits))]
 
 
 def ssd_recipe(train_set, epochs: int = 12, seed: int = 0, batch_size: int = 16,
