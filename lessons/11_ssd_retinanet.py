@@ -65,8 +65,8 @@ args = lesson_args("11_ssd_retinanet", __doc__)
 import matplotlib.pyplot as plt  # noqa: E402  (after lesson_args picked the backend)
 
 lesson_timer = Timer().__enter__()
-EPOCHS = 1 if args.quick else 2                 # SSD and RetinaNet, 2 x 4,000 images
-ABLATION_IMAGES = 32 if args.quick else 500     # each focal-loss run: 2 epochs of these
+EPOCHS = 1                                      # SSD and RetinaNet: 1 epoch of 4,000 images
+ABLATION_IMAGES = 32 if args.quick else 300     # each focal-loss run: 2 epochs of these
 ABLATION_SEEDS = [0] if args.quick else [0, 1, 2]
 GAMMAS = [0.0, 2.0] if args.quick else [0.0, 0.5, 1.0, 2.0, 5.0]
 
@@ -145,7 +145,7 @@ print(f"16 images: {positive.sum()} positive default boxes, {negative.sum()} neg
 # ## 3. SSD trained and evaluated
 #
 # `ssd_recipe` (AdamW, warmup and cosine decay through `train_detector`,
-# `minidl/vision/models/train.py`): 2 epochs of the 4,000 training images. The
+# `minidl/vision/models/train.py`): 1 epoch of the 4,000 training images. The
 # loss is (cross-entropy over positives and hard negatives + smooth L1 over the
 # positives' offsets) / positives. At test time: softmax scores, boxes decoded
 # from the default boxes, per-class NMS at 0.45, as SSD.
@@ -292,7 +292,7 @@ for (gamma, pi), values in first_steps.items():
 # **The ablation** (Lin et al., Table 1b, in miniature): the same RetinaNet
 # trained for gamma in {0, 0.5, 1, 2, 5}, each with the paper's best alpha for
 # that gamma (0.75, 0.5, 0.25, 0.25, 0.25), for the same budget (2 epochs of
-# 500 images) and several seeds, scored on the *validation* set -- this is
+# 300 images) and several seeds, scored on the *validation* set -- this is
 # the choice of gamma, so the test set is not used. gamma = 0 is
 # alpha-balanced cross-entropy.
 
@@ -370,7 +370,7 @@ for name, share in shares.items():
 # %% [markdown]
 # ## 6. RetinaNet at the full budget
 #
-# The gamma chosen on validation, trained like SSD (2 epochs of the 4,000
+# The gamma chosen on validation, trained like SSD (1 epoch of the 4,000
 # training images) and scored on the test set.
 
 # %%
@@ -388,8 +388,8 @@ save_detector(retina, args.out / "retinanet.npz", train_set)
 # what its lesson saved under `runs/` (`load_detector` in
 # `minidl/vision/models/zoo.py`: only when it was trained on this same training
 # set), or trained here with its recipe (`minidl/vision/models/recipes.py` and the
-# one-stage model files) at its lesson's budget -- the table says which. Speed is
-# inference images per second at batch size 1, on this machine
+# one-stage model files) with its lesson's settings -- the table says which, and for
+# how long. Speed is inference images per second at batch size 1, on this machine
 # (numbers from a busy machine are lower; compare the ratios). Fast R-CNN's
 # proposals are lesson 07's stand-in for selective search, made *from the
 # ground truth*: its accuracy is an upper bound, not comparable with the
@@ -397,13 +397,14 @@ save_detector(retina, args.out / "retinanet.npz", train_set)
 
 # %%
 runs = Path("runs")
-# (name, recipe, what its lesson saves, its lesson's budget: training images, epochs).
-# Lessons 07-09 train on their own smaller sets and save nothing: their detectors are
-# trained here on as many images of this training distribution, for as many epochs.
+# (name, recipe, what its lesson saves, the budget: training images, epochs).
+# Lessons 07-09 train on their own smaller sets (800, 1,200, 800 images for 3, 5, 4
+# epochs) and save nothing: their detectors are trained here on as many images of
+# this training distribution, for 1 epoch (to keep this lesson in minutes).
 entries = [
-    ("Fast R-CNN", fast_rcnn_recipe, None, (800, 3)),
-    ("Faster R-CNN", faster_rcnn_recipe, None, (1200, 5)),
-    ("Mask R-CNN", mask_rcnn_recipe, None, (800, 4)),
+    ("Fast R-CNN", fast_rcnn_recipe, None, (800, 1)),
+    ("Faster R-CNN", faster_rcnn_recipe, None, (1200, 1)),
+    ("Mask R-CNN", mask_rcnn_recipe, None, (800, 1)),
     ("YOLO v1", yolo_v1_recipe, runs / "10_yolo" / "yolo_v1.npz", (len(train_set), 2)),
     ("YOLO v2", yolo_v2_recipe, runs / "10_yolo" / "yolo_v2.npz", (len(train_set), 2)),
     ("DETR", detr_recipe, runs / "16_detr" / "detr.npz", (len(train_set), 3)),
