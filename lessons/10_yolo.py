@@ -164,12 +164,12 @@ print(f"training objects that lose their cell to another object: {dropped} of {t
 # ## 3. The model, step by step
 #
 # `YOLOv1` (`minidl/vision/models/yolo.py`): the shared `Backbone`
-# (`minidl/vision/models/backbone.py`: three conv-BN-ReLU stages, stride 8) turns
-# a 64 x 64 image into an 8 x 8 x 64 map. The paper then flattens it into two
+# (`minidl/vision/models/backbone.py`: two conv-BN-ReLU stages, stride 4) turns
+# a 64 x 64 image into a 16 x 16 x 64 map. The paper then flattens it into two
 # fully connected layers, so each cell's prediction sees the whole image, and
 # reshapes the last layer into 7 x 7 x 30. We build that, and also a
 # convolutional head (a 3x3 conv and a 1x1 conv) that predicts the 5B + C
-# numbers at every position of the 8 x 8 map: an 8 x 8 grid, each cell seeing
+# numbers at every position of the 16 x 16 map: a 16 x 16 grid, each cell seeing
 # the part of the image in its receptive field. The outputs are linear, as in
 # the paper.
 
@@ -439,7 +439,7 @@ save_figure(fig, args.out / "priors_kmeans.png")
 # ## 8. YOLO v2 on the shapes
 #
 # `yolo_v2_recipe` takes the 5 k-means priors and trains `YOLOv2` (a conv head on
-# the 8 x 8 map: 8 x 8 x 5 x (5 + 4)) with the same budget as YOLO v1. Its loss
+# the 16 x 16 map: 16 x 16 x 5 x (5 + 4)) with the same budget as YOLO v1. Its loss
 # (see the class docstring) is the v2 family's: squared error on
 # (sigmoid t_x, sigmoid t_y, t_w, t_h), binary cross-entropy on objectness and
 # cross-entropy on each responsible prior's class.
@@ -458,9 +458,10 @@ save_detector(yolo["v2"], args.out / "yolo_v2.npz", train_set)
 # objects whose centres fall in one cell cannot both be learned. We measure the
 # recall of each object at IoU 0.5 (a detection of the right class overlapping
 # it by >= 0.5, among detections scoring >= 0.3), splitting the objects into
-# those alone in their cell of the 8 x 8 grid (the conv head's and YOLO v2's)
-# and those sharing it. On the ordinary test images few objects share a cell,
-# so we also make a crowded test set: 6-8 small shapes (10-16 px) per image.
+# those alone in their cell of an 8 x 8 grid (8-pixel cells) and those sharing
+# it. (The conv heads themselves predict on a finer 16 x 16 grid of 4-pixel
+# cells.) On the ordinary test images few objects share a cell, so we also make
+# a crowded test set: 6-8 small shapes (10-16 px) per image.
 
 
 # %%
@@ -550,7 +551,7 @@ if not args.quick:
 #    `anchors=hand_5` instead of the k-means priors, at the same budget. Does the
 #    average-IoU gap of section 7 show up in mAP?
 #    Check: `check_range("YOLO v2 mAP, hand-picked priors", score.voc07_map, 0.5, 0.75)`.
-# 5. **A finer grid.** Give YOLO v1 a stride-4 backbone (`Backbone(widths=(16, 32))`,
-#    a 16 x 16 grid) and measure recall on the crowded set again. How much of
-#    v1's crowding problem is the grid's coarseness?
-#    Check: `check_range("v1 recall, sharing a 16 x 16 cell", shared_recall, 0.3, 0.9)`.
+# 5. **A coarser grid.** Give YOLO v1 a stride-8 backbone (`Backbone(widths=(32, 64, 64))`,
+#    an 8 x 8 grid, whose cells are the ones section 9 counts) and measure recall on the
+#    crowded set again. How much of v1's crowding problem is the grid's coarseness?
+#    Check: `check_range("v1 recall, sharing an 8 x 8 cell", shared_recall, 0.0, 0.9)`.

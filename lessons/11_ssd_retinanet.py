@@ -75,8 +75,8 @@ GAMMAS = [0.0, 2.0] if args.quick else [0.0, 0.5, 1.0, 2.0, 5.0]
 #
 # The shapes benchmark of lessons 10, 11 and 16 (`shapes_splits` in
 # `minidl/vision/models/zoo.py`). `SSD` (`minidl/vision/models/ssd.py`) reads four
-# maps: the backbone's stride-8 map (8 x 8 for a 64 x 64 image) and three extra
-# stride-2 convolutions (4 x 4, 2 x 2, 1 x 1). On map k every cell gets default
+# maps: the backbone's stride-4 map (16 x 16 for a 64 x 64 image) and three extra
+# stride-2 convolutions (8 x 8, 4 x 4, 2 x 2). On map k every cell gets default
 # boxes of scale s_k, growing linearly from 0.2 to 0.9 of the image, with
 # aspect ratios 1, 2, 1/2 (and 3, 1/3 on the middle maps) plus one box of scale
 # sqrt(s_k s_k+1) (`ssd_default_boxes` in `minidl/vision/anchors.py`).
@@ -466,7 +466,7 @@ if not args.quick:
 # 1. **No hard negative mining.** Train SSD with `neg_pos_ratio=1000` (every
 #    negative counts) at the same budget. What happens to the scores and to mAP?
 #    Check: `check_range("SSD mAP with every negative", score.voc07_map, 0.0, 0.7)`.
-# 2. **One map.** Give SSD no extra layers (`extra_widths=()`): only the 8 x 8
+# 2. **One map.** Give SSD no extra layers (`extra_widths=()`): only the 16 x 16
 #    map and its default boxes. Which objects does it miss (look at their size)?
 #    Check: `check_range("SSD mAP with one map", score.voc07_map, 0.3, 0.7)`.
 # 3. **alpha alone.** Train RetinaNet with gamma = 0 and alpha in {0.25, 0.5,
