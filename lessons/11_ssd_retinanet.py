@@ -405,7 +405,7 @@ save_detector(retina, args.out / "retinanet.npz", train_set)
 # what its lesson saved under `runs/` (`load_detector` in
 # `minidl/vision/models/zoo.py`: only when it was trained on this same training
 # set), or trained here with its recipe (`minidl/vision/models/recipes.py` and the
-# one-stage model files) with its lesson's settings -- the table says which, and for
+# one-stage model files) at its lesson's budget -- the table says which, and for
 # how long. Speed is inference images per second at batch size 1, on this machine
 # (numbers from a busy machine are lower; compare the ratios). Fast R-CNN's
 # proposals are lesson 07's stand-in for selective search, made *from the
@@ -414,14 +414,13 @@ save_detector(retina, args.out / "retinanet.npz", train_set)
 
 # %%
 runs = Path("runs")
-# (name, recipe, what its lesson saves, the budget: training images, epochs).
-# Lessons 07-09 train on their own smaller sets (800, 1,200, 800 images for 3, 5, 4
-# epochs) and save nothing: their detectors are trained here on as many images of
-# this training distribution, for 1 epoch (to keep this lesson in minutes).
+# (name, recipe, what its lesson saves, its lesson's budget: training images, epochs).
+# Lessons 07-09 train on their own smaller sets and save nothing: their detectors are
+# trained here on as many images of this training distribution, for as many epochs.
 entries = [
-    ("Fast R-CNN", fast_rcnn_recipe, None, (800, 1)),
-    ("Faster R-CNN", faster_rcnn_recipe, None, (1200, 1)),
-    ("Mask R-CNN", mask_rcnn_recipe, None, (800, 1)),
+    ("Fast R-CNN", fast_rcnn_recipe, None, (800, 3)),
+    ("Faster R-CNN", faster_rcnn_recipe, None, (1200, 5)),
+    ("Mask R-CNN", mask_rcnn_recipe, None, (800, 4)),
     ("YOLO v1", yolo_v1_recipe, runs / "10_yolo" / "yolo_v1.npz", (len(train_set), 2)),
     ("YOLO v2", yolo_v2_recipe, runs / "10_yolo" / "yolo_v2.npz", (len(train_set), 2)),
     ("DETR", detr_recipe, runs / "16_detr" / "detr.npz", (len(train_set), 3)),
