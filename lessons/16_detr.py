@@ -33,7 +33,7 @@ has no confident (score >= 0.5) duplicates before NMS either, so this run
 does not show that contrast at this threshold: section 1's count of default
 boxes per object is where dense detectors' duplicates come from. CenterNet,
 trained for 2 epochs, detects without NMS at VOC07 mAP 0.536.
-Full run on a 2-core laptop: about 7 minutes.
+Full run on a 2-core laptop: about 6 minutes.
 
 *Measured (full run, seed 0): each validation object is the target of 7.7 of
 SSD's default boxes on average; the solver equals brute force on 300 random
@@ -41,7 +41,7 @@ matrices; log-log slope of its work 2.99 on C = i j (2.34 on random costs).
 DETR (750 steps): matched loss 14.58 -> 7.92 (first and last 20 steps), test
 VOC07 mAP 0.010 (COCO AP 0.001), 0.00 duplicate pairs per image without NMS;
 YOLO v1 (2 epochs) 0.00 before NMS. CenterNet (2 epochs): VOC07 mAP 0.536, COCO
-AP 0.292, 0.00 duplicate pairs without NMS. 398 s of CPU (user + system); 41
+AP 0.292, 0.00 duplicate pairs without NMS. 336 s of CPU (user + system); 20
 minutes of wall clock on a machine shared by five.*
 
 Run: `python lessons/16_detr.py [--quick] [--seed S] [--out DIR]`
