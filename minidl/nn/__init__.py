@@ -23,3 +23,5 @@ from minidl.nn.pool import (AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, Max
                                MaxUnpool2d)
 from minidl.nn.upsample import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 from minidl.nn.norm import BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm
+from minidl.nn.transformer import (MultiheadAttention, TransformerDecoderLayer,
+                                   TransformerEncoderLayer)

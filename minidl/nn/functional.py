@@ -43,5 +43,8 @@ from minidl.ops.pool import (
 from minidl.ops.upsample import interpolate
 from minidl.ops.norm import batch_norm, group_norm, instance_norm, layer_norm
 
+# Attention (ops/attention.py).
+from minidl.ops.attention import scaled_dot_product_attention
+
 # RoI pooling for detectors (ops/roi.py).
 from minidl.ops.roi import roi_align, roi_pool

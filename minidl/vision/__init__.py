@@ -5,6 +5,7 @@ Each name is defined, with its formula and paper, in the module it is imported f
 
 # ruff: noqa: F401, I001
 from minidl.ops.roi import roi_align, roi_pool
+from minidl.vision.assignment import assignment_steps, linear_sum_assignment
 from minidl.vision.anchors import (
     AnchorGenerator, GridAssignment, ssd_default_boxes, ssd_scales, yolo_grid_assign,
 )

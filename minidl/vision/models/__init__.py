@@ -21,6 +21,15 @@
 - ``recipes``: one function per detector that builds and trains it as its lesson does
   (``fast_rcnn_recipe``, ``faster_rcnn_recipe``, ``mask_rcnn_recipe``,
   ``keypoint_rcnn_recipe``), returning a ``TrainedDetector``.
+- ``dense``: what the one-stage detectors share (anchor targets, per-class detections).
+- ``yolo``: ``YOLOv1`` (grid), ``YOLOv2`` (k-means priors: ``kmeans_anchors``,
+  ``best_prior_iou``); ``ssd``: ``SSD`` (hard negative mining); ``retinanet``:
+  ``RetinaNet`` (FPN, focal loss); ``detr``: ``DETR`` (set prediction,
+  ``HungarianMatcher``); ``centernet``: ``CenterNet`` (centre heatmaps) -- each with its
+  lesson's recipe (``yolo_v1_recipe``, ``yolo_v2_recipe``, ``ssd_recipe``,
+  ``retinanet_recipe``, ``detr_recipe``, ``centernet_recipe``).
+- ``zoo``: the lessons' shared shapes splits (``shapes_splits``), ``save_detector`` /
+  ``load_detector``.
 
 Detectors and segmentation networks are added here by the lessons that build them.
 """
@@ -58,3 +67,10 @@ from minidl.vision.models.proposals import WithProposals, proposal_recall
 from minidl.vision.models.pose import StackedHourglass, pck
 from minidl.vision.models.recipes import (TrainedDetector, fast_rcnn_recipe, faster_rcnn_recipe,
                                           keypoint_rcnn_recipe, mask_rcnn_recipe)
+from minidl.vision.models.yolo import (YOLOv1, YOLOv2, best_prior_iou, kmeans_anchors,
+                                       yolo_v1_recipe, yolo_v2_recipe)
+from minidl.vision.models.ssd import SSD, ssd_recipe
+from minidl.vision.models.retinanet import RetinaNet, retinanet_recipe
+from minidl.vision.models.detr import DETR, HungarianMatcher, detr_recipe
+from minidl.vision.models.centernet import CenterNet, centernet_recipe
+from minidl.vision.models.zoo import load_detector, save_detector, shapes_splits
