@@ -28,7 +28,7 @@ the paper's input; 1,397 training and 400 test images, each test error is
 0.25%). The paper had 7,291 training and 2,007 test zip-code digits.
 
 **Expected result.** The better of the two networks reaches >= 98% test
-accuracy (mean over three seeds). Full run: under 3 minutes on 2 cores.
+accuracy (mean over three seeds). Full run: a few minutes on 2 cores (measured below).
 
 *Measured (full run, seeds 0, 1, 2): LeNet 1989 98.00%, 98.00%, 98.75% (mean
 98.25%); modern 98.50%, 98.50%, 99.25% (mean 98.75%), 2.0 test digits better

@@ -37,21 +37,16 @@ with those statistics its error climbs steadily as the batch shrinks. How
 much of that survives into the eval-mode error (running statistics, the
 number Wu & He report) depends on how many numbers each statistic is
 averaged over; section 4 measures two regimes. GN does not care about the
-batch size. Full run: under 5 minutes on 2 cores.
+batch size. Full run: a few minutes on 2 cores (measured below).
 
 *Measured (full run, seeds 0, 1, 2; test error, mean of the seeds): GN's
-groups chosen on the validation split: G = 4 (validation error 3.23%, 3.94%,
-2.87%, 4.66%, 5.73% for G = 1, 2, 4, 8, 16). At batch 32: none 3.33%, BN 1.25%,
-LN 1.92%, GN 1.75%. Batch 32 -> 2, regime A: BN 1.25% -> 1.58%, GN 1.75% ->
-1.33%; regime B: BN 1.00% -> 48.9%, GN 1.83% -> 2.00% (all sizes in section
-5). The sweep is unchanged from the previous version of this lesson and G = 4
-is what that version used, so its numbers are the same: this version's full
-run reproduced every number it reached (section 2, regime A at batch 32 and 8)
-exactly, and was stopped before the end of the sweep by the time limit on a
-machine shared with four other jobs (load about 20); the batch-2 and regime-B
-figures above are from the previous version's full run. Time: 153 s for the
-previous version on an idle machine, plus the five validation runs of G (191 s
-under that load; not measured on an idle machine).*
+groups chosen on the validation split: G = 1 (validation error 3.23%, 3.94%,
+3.94%, 3.94%, 5.73% for G = 1, 2, 4, 8, 16). At batch 32: none 3.33%, BN 1.17%,
+LN 1.92%, GN 2.33%. Batch 32 -> 2, regime A: BN 1.17% -> 1.42%, GN 2.33% ->
+2.00%, BN with its own batch statistics 1.22% -> 5.83%; regime B: BN 1.17% ->
+50.6%, GN 2.00% -> 2.00% (all sizes in section 5). Time: 442 s of CPU (user +
+sys, one BLAS thread; 472 s wall) on a machine shared with other jobs; the
+previous version took 153 s on an idle machine.*
 
 Run: `python lessons/03_normalization.py [--quick] [--seed S] [--out DIR]`
 """
@@ -590,8 +585,8 @@ if not args.quick:
 #    evaluate in eval mode. How much of BN's error at batch 2 does that
 #    recover in regime A? In regime B?
 #    Check (three seeds): `check_range("regime A, batch 2, recomputed statistics (%)",
-#    np.mean(errors_a), 1.0, 2.0)` (before recomputing, a solution measured
-#    1.58%). Regime B was not measured for this check: predict, then see.
+#    np.mean(errors_a), 1.0, 2.0)` (before recomputing, the lesson measures
+#    1.42%). Regime B was not measured for this check: predict, then see.
 # 5. **One image at a time.** Evaluate the GN network of section 2 in train
 #    mode with test batches of one image. Why are its predictions the same as
 #    in eval mode? Why does BN in train mode refuse a batch of one image in
