@@ -83,8 +83,8 @@ args = lesson_args("11_ssd_retinanet", __doc__)
 import matplotlib.pyplot as plt  # noqa: E402  (after lesson_args picked the backend)
 
 lesson_timer = Timer().__enter__()
-EPOCHS = 1                                      # SSD and RetinaNet: 1 epoch of 4,000 images
-ABLATION_IMAGES = 32 if args.quick else 300     # each focal-loss run: 2 epochs of these
+EPOCHS = 2                                      # SSD and RetinaNet: 2 epochs of 4,000 images
+ABLATION_IMAGES = 32 if args.quick else 600     # each focal-loss run: 2 epochs of these
 ABLATION_SEEDS = [0] if args.quick else [0, 1, 2]
 GAMMAS = [0.0, 2.0] if args.quick else [0.0, 0.5, 1.0, 2.0, 5.0]
 
@@ -163,7 +163,7 @@ print(f"16 images: {positive.sum()} positive default boxes, {negative.sum()} neg
 # ## 3. SSD trained and evaluated
 #
 # `ssd_recipe` (AdamW, warmup and cosine decay through `train_detector`,
-# `minidl/vision/models/train.py`): 1 epoch of the 4,000 training images. The
+# `minidl/vision/models/train.py`): 2 epochs of the 4,000 training images. The
 # loss is (cross-entropy over positives and hard negatives + smooth L1 over the
 # positives' offsets) / positives. At test time: softmax scores, boxes decoded
 # from the default boxes, per-class NMS at 0.45, as SSD.
@@ -310,7 +310,7 @@ for (gamma, pi), values in first_steps.items():
 # **The ablation** (Lin et al., Table 1b, in miniature): the same RetinaNet
 # trained for gamma in {0, 0.5, 1, 2, 5}, each with the paper's best alpha for
 # that gamma (0.75, 0.5, 0.25, 0.25, 0.25), for the same budget (2 epochs of
-# 300 images) and several seeds, scored on the *validation* set -- this is
+# 600 images) and several seeds, scored on the *validation* set -- this is
 # the choice of gamma, so the test set is not used. gamma = 0 is
 # alpha-balanced cross-entropy.
 
@@ -388,7 +388,7 @@ for name, share in shares.items():
 # %% [markdown]
 # ## 6. RetinaNet at the full budget
 #
-# The gamma chosen on validation, trained like SSD (1 epoch of the 4,000
+# The gamma chosen on validation, trained like SSD (2 epochs of the 4,000
 # training images) and scored on the test set.
 
 # %%
@@ -466,13 +466,13 @@ save_figure(fig, args.out / "speed_accuracy.png")
 lesson_timer.__exit__()
 print(f"whole lesson: {lesson_timer.seconds:.0f} s")
 if not args.quick:
-    assert ssd_score.voc07_map > 0.35, f"SSD test VOC07 mAP {ssd_score.voc07_map:.3f}"
-    assert retina_score.voc07_map < ssd_score.voc07_map, "RetinaNet learns slower here"
+    assert ssd_score.voc07_map > 0.4, f"SSD test VOC07 mAP {ssd_score.voc07_map:.3f}"
+    assert retina_score.voc07_map > 0.15, f"RetinaNet test VOC07 mAP {retina_score.voc07_map:.3f}"
     assert shares["cross-entropy"] > shares["focal, gamma = 2"] + 0.2
     for gamma in (2.0, 0.0):
         zero_bias, prior = first_steps[gamma, 0.5][0], first_steps[gamma, 0.01][0]
         assert zero_bias > 10 * prior, "a zero bias starts with a far larger loss"
-    assert max(summary.values()) < 0.01, "the ablation's budget is too short to rank gamma"
+    assert max(summary.values()) > 0.005, "the ablation's budget lifts AP off zero"
     speeds = {name: score.images_per_second for name, score in results.items()}
     assert max(speeds, key=speeds.get) == "YOLO v1" and min(speeds, key=speeds.get) == \
         "Mask R-CNN", "YOLO v1 is the fastest, Mask R-CNN the slowest"

@@ -69,8 +69,7 @@ from minidl.vision.models.centernet import centernet_recipe
 from minidl.vision.models.dense import anchor_labels
 from minidl.vision.models.detr import detr_recipe, sine_position_encoding
 from minidl.vision.models.recipes import small_backbone
-from minidl.vision.models.ssd import SSD
-from minidl.vision.models.yolo import yolo_v1_recipe
+from minidl.vision.models.ssd import SSD, ssd_recipe
 from minidl.vision.models.zoo import load_detector, save_detector, shapes_splits
 
 args = lesson_args("16_detr", __doc__)
@@ -283,9 +282,11 @@ save_detector(detr, args.out / "detr.npz", train_set)
 # DETR's output is every query's best class and box, as they are. A duplicate
 # is a pair of confident predictions of the same class overlapping by IoU > 0.5.
 # We count them per image among predictions scoring >= 0.5, for DETR and for a
-# dense detector *before* its NMS (YOLO v1 from lesson 10, loaded from
-# `runs/10_yolo/` when that lesson has been run, else trained here with
-# `yolo_v1_recipe`).
+# dense detector *before* its NMS: SSD, whose dense set of default boxes
+# (1,520 per image; section 1 counted how many are matched to one object) gives
+# several confident boxes per object (lesson 11's SSD, loaded from
+# `runs/11_ssd_retinanet/` when that lesson has been run, else trained here for
+# 1 epoch with `ssd_recipe`).
 
 
 # %%
@@ -301,18 +302,19 @@ def duplicates(detections, min_score=0.5, iou=0.5):
     return float(np.mean(counts))
 
 
-yolo = load_detector(yolo_v1_recipe, train_set, "runs/10_yolo/yolo_v1.npz", seed=args.seed)
-source = "loaded from runs/10_yolo/"
-if yolo is None:
-    yolo = yolo_v1_recipe(train_set, epochs=1 if args.quick else 2, seed=args.seed)
-    source = "trained here"
-yolo.model.nms_thresh = None
-dense_before_nms = yolo.evaluate(test_set).detections
-yolo.model.nms_thresh = 0.5
+ssd = load_detector(ssd_recipe, train_set, "runs/11_ssd_retinanet/ssd.npz", seed=args.seed)
+source = "loaded from runs/11_ssd_retinanet/"
+if ssd is None:
+    ssd = ssd_recipe(train_set, epochs=1, seed=args.seed)
+    source = "trained here, 1 epoch"
+nms_thresh = ssd.model.nms_thresh
+ssd.model.nms_thresh = None
+dense_before_nms = ssd.evaluate(test_set).detections
+ssd.model.nms_thresh = nms_thresh
 detr_duplicates = duplicates(detr_score.detections)
 dense_duplicates = duplicates(dense_before_nms)
-dense_after_nms = duplicates(yolo.evaluate(test_set).detections)
-print(f"duplicate pairs per test image (score >= 0.5): YOLO v1 ({source}) before NMS "
+dense_after_nms = duplicates(ssd.evaluate(test_set).detections)
+print(f"duplicate pairs per test image (score >= 0.5): SSD ({source}) before NMS "
       f"{dense_duplicates:.2f}, after NMS {dense_after_nms:.2f}; DETR (no NMS) "
       f"{detr_duplicates:.2f}")
 
