@@ -540,8 +540,9 @@ if not args.quick:
     assert scores["v2"].voc07_map > test_map, "YOLO v2 beats YOLO v1 at the same budget"
     v1_alone, v1_shared = recall["conv", "crowded"]
     v2_alone, v2_shared = recall["v2", "crowded"]
-    assert v1_alone == v1_shared == 0, "no YOLO v1 detection reaches 0.3 at this budget"
-    assert v2_shared >= v2_alone - 0.05, "no crowding gap for YOLO v2 at this budget"
+    assert min(v1_alone, v2_alone) > 0.1, "the k best detections find lone objects"
+    for alone, shared in ((v1_alone, v1_shared), (v2_alone, v2_shared)):
+        assert shared >= alone - 0.05, "no crowding gap at this budget"
     print("all promised results hold")
 
 # %% [markdown]

@@ -403,6 +403,8 @@ if not args.quick:
     assert slope_hard > 2.8, f"worst-case work grows as n^3 (slope {slope_hard:.2f})"
     assert last < 0.6 * first, "DETR's matched loss falls"
     assert detr_duplicates < 0.05, "set prediction: no confident duplicates without NMS"
+    assert dense_duplicates > max(dense_after_nms, detr_duplicates) + 0.1, \
+        "a dense detector has confident duplicates before its NMS"
     assert detr_score.voc07_map < 0.05, "at this budget DETR barely detects"
     assert centernet_score.voc07_map > 0.45, f"CenterNet mAP {centernet_score.voc07_map:.3f}"
     print("all promised results hold")
