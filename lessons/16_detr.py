@@ -28,21 +28,21 @@ CenterNet-style detector (centre heatmap + size) trained briefly.
 the worst case. DETR's matched loss falls and its confident predictions have
 no duplicates without NMS, but at the budget this lesson can afford (3 epochs;
 the paper trains for 500) it barely detects anything: DETR is known to need
-very long training. Section 5's dense detector, YOLO v1 trained for 2 epochs,
-has no confident (score >= 0.5) duplicates before NMS either, so this run
-does not show that contrast at this threshold: section 1's count of default
-boxes per object is where dense detectors' duplicates come from. CenterNet,
-trained for 2 epochs, detects without NMS at VOC07 mAP 0.536.
-Full run on a 2-core laptop: about 6 minutes.
+very long training. Section 5's dense detector, lesson 11's SSD, has several
+confident (score >= 0.5) same-class pairs overlapping by IoU > 0.5 per image
+before its NMS -- section 1's many default boxes per object -- and none after.
+CenterNet, trained for 2 epochs, detects without NMS at VOC07 mAP 0.536.
+Full run on a 2-core laptop: about 4-5 minutes when lesson 11 has saved its SSD
+(else add about 1 minute to train it here).
 
 *Measured (full run, seed 0): each validation object is the target of 7.7 of
 SSD's default boxes on average; the solver equals brute force on 300 random
 matrices; log-log slope of its work 2.99 on C = i j (2.34 on random costs).
 DETR (750 steps): matched loss 14.58 -> 7.92 (first and last 20 steps), test
 VOC07 mAP 0.010 (COCO AP 0.001), 0.00 duplicate pairs per image without NMS;
-YOLO v1 (2 epochs) 0.00 before NMS. CenterNet (2 epochs): VOC07 mAP 0.536, COCO
-AP 0.292, 0.00 duplicate pairs without NMS. 336 s of CPU (user + system); 20
-minutes of wall clock on a machine shared by five.*
+SSD (lesson 11's, 2 epochs) 6.76 before NMS, 0.00 after. CenterNet (2 epochs):
+VOC07 mAP 0.536, COCO AP 0.292, 0.00 duplicate pairs without NMS. 253 s of CPU
+(user + system); 4.3 minutes of wall clock.*
 
 Run: `python lessons/16_detr.py [--quick] [--seed S] [--out DIR]`
 """
