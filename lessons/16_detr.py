@@ -427,11 +427,11 @@ if not args.quick:
 #    Check (seed 0): `check_range("DETR mAP with eos_coef = 1", score.voc07_map, 0.0, 0.03)`.
 # 3. **Matching without the box terms.** Give the matcher only the class cost
 #    (`HungarianMatcher(1, 0, 0)` as the model's `matcher` before training: build the
-#    model as `detr_recipe` does and train it with `train_recipe`, same budget). Which
+#    model as `detr_recipe` does, `run = train_recipe(...)`, same budget). Which
 #    query gets which object now, and does the loss still fall (section 5's run: 14.58
 #    over the first 20 steps, 7.92 over the last 20)?
 #    Check (seed 0): `check_range("DETR loss, last 20 steps, class-only matching",
-#    np.mean(history["loss"][-20:]), 8.5, 9.6)`.
+#    np.mean(run.history["loss"][-20:]), 8.5, 9.6)`.
 # 4. **Positions.** Replace `sine_position_encoding` by zeros in
 #    `DETR.transformer`. Without positions the encoder sees a bag of features:
 #    how far does mAP drop?
