@@ -434,8 +434,10 @@ if not args.quick:
 #    np.mean(run.history["loss"][-20:]), 8.5, 9.6)`.
 # 4. **Positions.** Replace `sine_position_encoding` by zeros in
 #    `DETR.transformer`. Without positions the encoder sees a bag of features:
-#    how far does mAP drop?
-#    Check: `check_range("DETR mAP without positions", score.voc07_map, 0.0, 0.05)`.
+#    how far does mAP drop, and the loss (section 5's run: 7.92 over the last 20 steps)?
+#    (At this budget mAP stays at DETR's own 0.010, so the check reads the loss.)
+#    Check (seed 0): `check_range("DETR loss, last 20 steps, without positions",
+#    np.mean(detr.history["loss"][-20:]), 8.05, 8.5)`.
 # 5. **CenterNet's Gaussian.** Make the target heatmap a single 1 at the centre
 #    (no Gaussian: sigma near 0 in `centre_heatmaps`) and retrain CenterNet at the
 #    same budget (with the Gaussian: 0.536).
