@@ -25,7 +25,11 @@ Masks follow ``nn.MultiheadAttention``: a **bool** ``attn_mask`` or
 ``F.scaled_dot_product_attention``'s bool mask); a float mask is added to the scores.
 Layouts: [L, N, E] (sequence first, PyTorch's default) or [N, L, E] with
 ``batch_first=True``; a 2-D [L, E] input is one unbatched sequence.
-Not built: ``add_bias_kv`` and ``add_zero_attn`` (they raise NotImplementedError).
+Two extra keys, as PyTorch's options: ``add_bias_kv`` appends a learned key and value
+(``bias_k``, ``bias_v`` [1, 1, E]) to every sequence after the projections, and
+``add_zero_attn`` appends an all-zero key and value to every head; either gives each
+query somewhere to put attention when no real key fits (every mask is extended so that
+the added keys are always allowed).
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from minidl.ops.attention import attention_weights
 from minidl.ops.dropout import dropout
 from minidl.ops.linear import linear
 from minidl.ops.matmul import matmul
-from minidl.ops.shape import transpose
+from minidl.ops.shape import cat, transpose
 
 ACTIVATIONS = {"relu": relu, "gelu": gelu}
 
@@ -55,7 +59,9 @@ class MultiheadAttention(Module):
         num_heads: H; E must be divisible by H (each head has E / H dimensions).
         dropout: dropout on the attention weights, in training mode.
         bias: biases in the input and output projections.
-        add_bias_kv, add_zero_attn: not built (must be False).
+        add_bias_kv: append a learned key and value to every sequence (``bias_k``,
+            ``bias_v``, [1, 1, E], Xavier-normal init as PyTorch).
+        add_zero_attn: append an all-zero key and value to every head.
         kdim, vdim: key and value sizes (default E).
         batch_first: inputs and outputs [N, L, E] instead of [L, N, E].
 
@@ -73,9 +79,6 @@ class MultiheadAttention(Module):
         if embed_dim <= 0 or num_heads <= 0 or embed_dim % num_heads:
             raise ValueError(f"MultiheadAttention: embed_dim must be a positive multiple of "
                              f"num_heads, got embed_dim={embed_dim}, num_heads={num_heads}")
-        if add_bias_kv or add_zero_attn:
-            raise NotImplementedError("MultiheadAttention: add_bias_kv and add_zero_attn are "
-                                      "not built in minidl")
         self.embed_dim, self.num_heads = embed_dim, num_heads
         self.head_dim = embed_dim // num_heads
         self.kdim = embed_dim if kdim is None else kdim
@@ -97,6 +100,12 @@ class MultiheadAttention(Module):
         else:
             self.register_parameter("in_proj_bias", None)
         self.out_proj = Linear(embed_dim, embed_dim, bias=bias, dtype=dtype)
+        if add_bias_kv:
+            self.bias_k = Parameter(np.zeros((1, 1, embed_dim), dtype))
+            self.bias_v = Parameter(np.zeros((1, 1, embed_dim), dtype))
+        else:
+            self.bias_k = self.bias_v = None
+        self.add_zero_attn = add_zero_attn
         self._reset_parameters()
 
     def _reset_parameters(self) -> None:
@@ -110,6 +119,9 @@ class MultiheadAttention(Module):
         if self.in_proj_bias is not None:
             init.zeros_(self.in_proj_bias)
             init.zeros_(self.out_proj.bias)
+        if self.bias_k is not None:
+            init.xavier_normal_(self.bias_k)
+            init.xavier_normal_(self.bias_v)
 
     def projection(self, which: int):
         """(weight, bias) of the query (0), key (1) or value (2) projection."""
@@ -153,13 +165,21 @@ class MultiheadAttention(Module):
         heads, head_dim = self.num_heads, self.head_dim
         mask = self._merged_mask(attn_mask, key_padding_mask, batch, target_len, source_len,
                                  query.dtype)
+        q, k, v = (linear(x, *self.projection(i)) for i, x in enumerate((query, key, value)))
+        if self.bias_k is not None:  # one learned key and value more: [S + 1, N, E]
+            k = cat([k, self.bias_k.expand(1, batch, self.embed_dim)], dim=0)
+            v = cat([v, self.bias_v.expand(1, batch, self.embed_dim)], dim=0)
 
-        def split_heads(x, which):  # [T, N, in] -> projected, [N, H, T, head_dim]
-            weight, bias = self.projection(which)
-            x = linear(x, weight, bias).reshape(x.shape[0], batch, heads, head_dim)
-            return x.permute(1, 2, 0, 3)
+        def split_heads(x):  # [T, N, E] -> [N, H, T, head_dim]
+            return x.reshape(x.shape[0], batch, heads, head_dim).permute(1, 2, 0, 3)
 
-        q, k, v = split_heads(query, 0), split_heads(key, 1), split_heads(value, 2)
+        q, k, v = split_heads(q), split_heads(k), split_heads(v)
+        if self.add_zero_attn:  # one zero key and value more in every head
+            zeros = np.zeros((batch, heads, 1, head_dim), k.dtype)
+            k, v = cat([k, zeros], dim=2), cat([v, zeros], dim=2)
+        extra_keys = k.shape[2] - source_len
+        if mask is not None and extra_keys:  # the added keys are never masked
+            mask = np.pad(mask, [(0, 0)] * (mask.ndim - 1) + [(0, extra_keys)])
         weights = attention_weights(q, k, mask, op="MultiheadAttention")   # [N, H, L, S]
         weights = dropout(weights, self.dropout, self.training)
         heads_out = matmul(weights, v)                                     # [N, H, L, hd]

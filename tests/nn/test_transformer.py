@@ -187,6 +187,56 @@ def test_multihead_attention_gradcheck_float64():
     assert gradcheck(fn, [q, k, *mha.parameters()])
 
 
+def test_added_bias_and_zero_keys_against_the_equations():
+    """add_bias_kv appends the learned (bias_k, bias_v) to the projected keys and values,
+    add_zero_attn a zero key and value per head; masks never hide the added keys."""
+    minidl.manual_seed(0)
+    mha = double(nn.MultiheadAttention(8, 2, add_bias_kv=True, add_zero_attn=True))
+    # PyTorch's order: the module's own parameters first, then out_proj's
+    assert names_and_shapes(mha) == [
+        ("in_proj_weight", (24, 8)), ("in_proj_bias", (24,)), ("bias_k", (1, 1, 8)),
+        ("bias_v", (1, 1, 8)), ("out_proj.weight", (8, 8)), ("out_proj.bias", (8,))]
+    assert mha.bias_k.data.any() and mha.bias_v.data.any()   # xavier_normal_, not zeros
+    q, k = rng.normal(size=(3, 2, 8)), rng.normal(size=(4, 2, 8))
+    padding = np.array([[False, False, False, True], [True, False, False, False]])
+    out, weights = mha(Tensor(q), Tensor(k), Tensor(k), key_padding_mask=padding,
+                       average_attn_weights=False)
+    assert weights.shape == (2, 2, 3, 6)                     # 4 keys + bias + zero
+    w_in, b_in = mha.in_proj_weight.data, mha.in_proj_bias.data
+    for n in range(2):
+        qh = q[:, n] @ w_in[:8].T + b_in[:8]
+        kh = np.vstack([k[:, n] @ w_in[8:16].T + b_in[8:16], mha.bias_k.data[0]])
+        vh = np.vstack([k[:, n] @ w_in[16:].T + b_in[16:], mha.bias_v.data[0]])
+        heads = []
+        for h in range(2):
+            r = slice(4 * h, 4 * h + 4)
+            keys = np.vstack([kh[:, r], np.zeros((1, 4))])
+            values = np.vstack([vh[:, r], np.zeros((1, 4))])
+            scores = qh[:, r] @ keys.T / 2.0
+            scores[:, :4][:, padding[n]] = -np.inf
+            attention = softmax(scores)
+            np.testing.assert_allclose(weights.data[n, h], attention, atol=1e-12)
+            heads.append(attention @ values)
+        want = np.concatenate(heads, 1) @ mha.out_proj.weight.data.T + mha.out_proj.bias.data
+        np.testing.assert_allclose(out.data[:, n], want, atol=1e-12)
+    # a query whose every real key is masked still has the added keys to attend to
+    everything = np.ones((3, 4), bool)
+    out, weights = mha(Tensor(q), Tensor(k), Tensor(k), attn_mask=everything)
+    assert np.isfinite(out.data).all() and not weights.data[..., :4].any()
+
+
+def test_added_bias_and_zero_keys_gradcheck_float64():
+    minidl.manual_seed(0)
+    mha = double(nn.MultiheadAttention(4, 2, add_bias_kv=True, add_zero_attn=True))
+    q = Tensor(rng.normal(size=(3, 2, 4)), requires_grad=True)
+    k = Tensor(rng.normal(size=(5, 2, 4)), requires_grad=True)
+
+    def fn(q, k, *params):
+        return mha(q, k, k)[0]
+
+    assert gradcheck(fn, [q, k, *mha.parameters()])
+
+
 def layer_norm(x, weight, bias, eps=1e-5):
     mean = x.mean(-1, keepdims=True)
     var = ((x - mean) ** 2).mean(-1, keepdims=True)
@@ -281,8 +331,6 @@ def test_bad_construction():
     with pytest.raises(ValueError, match="embed_dim must be a positive multiple of num_heads, "
                                          "got embed_dim=10, num_heads=3"):
         nn.MultiheadAttention(10, 3)
-    with pytest.raises(NotImplementedError, match="add_bias_kv"):
-        nn.MultiheadAttention(8, 2, add_bias_kv=True)
     with pytest.raises(ValueError, match="activation must be 'relu', 'gelu'"):
         nn.TransformerEncoderLayer(8, 2, activation="swish")
 
