@@ -87,9 +87,9 @@ class BatchNormFunction(Function):
             a = scale
             b = -scale * invstd * grad_weight / ctx.count if ctx.training else np.zeros(C)
             d = -scale * sum_g / ctx.count - b * mean if ctx.training else np.zeros(C)
-            grad_x = np.empty_like(x3)
-            kernels.channel_affine2(g3, x3, *(v.astype(x3.dtype) for v in (a, b, d)), grad_x)
-            grad_x = grad_x.reshape(ctx.shape)
+            grad_x = np.empty(ctx.shape, x3.dtype)  # owned, not a view: a leaf keeps it as is
+            kernels.channel_affine2(g3, x3, *(v.astype(x3.dtype) for v in (a, b, d)),
+                                    grad_x.reshape(x3.shape))
         return (grad_x, grad_weight if need_w else None, grad_bias if need_b else None)
 
 
@@ -159,11 +159,15 @@ class GroupNormFunction(Function):
         x4, w, mean, invstd = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad
         g4 = np.ascontiguousarray(grad, dtype=x4.dtype).reshape(x4.shape)
-        dx = np.empty_like(x4) if need_x else np.empty((0, 0, 0, 0), x4.dtype)
+        # dx is allocated in x's own shape (owned, not a view) so that a leaf keeps it as its
+        # .grad without the engine's defensive copy
+        dx = np.empty(ctx.shape, x4.dtype) if need_x else np.empty((0,), x4.dtype)
         sum_g, sum_gxhat = np.empty(x4.shape[:3]), np.empty(x4.shape[:3])
-        kernels.group_norm_backward(g4, x4, w, mean, invstd, dx, sum_g, sum_gxhat, need_x)
+        kernels.group_norm_backward(g4, x4, w, mean, invstd,
+                                    dx.reshape(x4.shape if need_x else (0, 0, 0, 0)),
+                                    sum_g, sum_gxhat, need_x)
         C = w.size
-        return (dx.reshape(ctx.shape) if need_x else None,
+        return (dx if need_x else None,
                 sum_gxhat.sum(axis=0).reshape(C) if need_w else None,
                 sum_g.sum(axis=0).reshape(C) if need_b else None)
 

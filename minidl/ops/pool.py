@@ -63,10 +63,10 @@ class WindowMax(Function):
     def backward(ctx, grad):
         N, C, H, W = ctx.x_shape
         K = ctx.argmax.shape[2] * ctx.argmax.shape[3]  # explicit sizes: N may be 0
-        dx = np.zeros((N, C, H * W), dtype=grad.dtype)
+        dx = np.zeros(ctx.x_shape, dtype=grad.dtype)  # owned: a leaf keeps it without a copy
         kernels.scatter_add_planes(np.ascontiguousarray(grad).reshape(N, C, K),
-                                   ctx.argmax.reshape(N, C, K), dx)
-        return dx.reshape(ctx.x_shape)
+                                   ctx.argmax.reshape(N, C, K), dx.reshape(N, C, H * W))
+        return dx
 
 
 class WindowSum(Function):
