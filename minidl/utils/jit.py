@@ -142,10 +142,11 @@ def load_numba():
 class LazyKernel:
     """A numba kernel compiled on its first call (see the module docstring)."""
 
-    def __init__(self, py_func, parallel: bool, fastmath: bool):
+    def __init__(self, py_func, parallel: bool, fastmath, error_model: str = "python"):
         self.py_func = py_func
         self.parallel = parallel
         self.fastmath = fastmath
+        self.error_model = error_model
         self._compiled = None
         self.__name__ = py_func.__name__
         self.__doc__ = py_func.__doc__
@@ -157,7 +158,8 @@ class LazyKernel:
             numba = load_numba()
             func = self._with_numba_globals(numba)
             self._compiled = numba.njit(cache=_cache, parallel=self.parallel,
-                                        fastmath=self.fastmath)(func)
+                                        fastmath=self.fastmath,
+                                        error_model=self.error_model)(func)
         return self._compiled
 
     def _with_numba_globals(self, numba):
@@ -187,13 +189,16 @@ class LazyKernel:
         return f"<numba kernel {self.__name__} ({state})>"
 
 
-def njit(func=None, *, parallel: bool = False, fastmath: bool = False):
+def njit(func=None, *, parallel: bool = False, fastmath=False, error_model: str = "python"):
     """Mark a function as a numba kernel, compiled lazily and cached on disk (module docstring).
 
     Use as ``@njit`` or ``@njit(parallel=True)``. A kernel may call other
     kernels: numba compiles the callee when it compiles the caller.
+    ``error_model="numpy"`` (numba's option): a float division by zero gives inf or nan,
+    as in NumPy, instead of raising ZeroDivisionError. The check that raising needs is a
+    branch in every division, and it stops LLVM from vectorizing a loop that divides.
     """
     def wrap(py_func):
-        return LazyKernel(py_func, parallel, fastmath)
+        return LazyKernel(py_func, parallel, fastmath, error_model)
 
     return wrap(func) if func is not None else wrap

@@ -58,3 +58,40 @@ def test_gru_kernels_equal_their_twins(dtype):
     want = krnn.gru_gates_backward_reference(dh, rz, n, gh_n, b_hn, h_prev)
     for got, w in zip((dgi, dgh, dh_prev), want):
         np.testing.assert_allclose(got, w, **TOL)
+
+
+def _ulps(got, want):
+    """|got - want| in units of the float32 spacing at want."""
+    return np.abs(got.astype(np.float64) - want) / np.spacing(np.abs(want).astype(np.float32))
+
+
+def test_float32_tanh_kernels_are_within_6_ulps_of_tanh():
+    # every region of the fit, both signs, tiny values, and beyond the +-9 cut-off
+    x = np.concatenate([np.linspace(-12, 12, 4001), np.logspace(-30, 1.1, 300),
+                        -np.logspace(-30, 1.1, 300), [9.0, -9.0, 9.02, -9.02]]).astype(np.float32)
+    b = RNG.uniform(-1, 1, x.size).astype(np.float32)
+    want = krnn.tanh_sum_float32_reference(x, b)
+    got = x.copy()
+    krnn.tanh_sum_float32(got, b)
+    assert got.dtype == np.float32 and _ulps(got, want).max() <= 6
+    assert np.abs(got).max() <= 1
+    got = x.copy()
+    krnn.tanh_float32(got)
+    assert _ulps(got, np.tanh(x.astype(np.float64))).max() <= 6
+
+
+def test_float32_tanh_at_the_edges():
+    x = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-30, 20.0, -20.0], np.float32)
+    krnn.tanh_float32(x)
+    assert np.isnan(x[0])
+    np.testing.assert_array_equal(x[1:], np.array([1, -1, 0, 0, 1e-30, 1, -1], np.float32))
+    assert np.signbit(x[4])  # tanh(-0) = -0
+
+
+def test_tanh_coefficients_are_those_of_the_fit():
+    p, q = krnn.fit_tanh_rational()
+    np.testing.assert_array_equal(np.array(krnn.TANH_P), p.astype(np.float32))
+    np.testing.assert_array_equal(np.array(krnn.TANH_Q), q.astype(np.float32))
+    v = np.linspace(0.01, 9, 1001)
+    relative = np.abs(v * np.polyval(p[::-1], v * v) / np.polyval(q[::-1], v * v) / np.tanh(v) - 1)
+    assert relative.max() < 1e-8

@@ -83,3 +83,16 @@ def test_float32_stays_float32_and_an_empty_batch_works(kind):
             assert t.grad.shape == t.shape and t.grad.dtype == np.float32
         if batch == 0:
             assert not tensors[-1].grad.any()  # nothing flowed: the bias gradient is zero
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_float32_layers_match_the_float64_reference(kind):
+    """float32 runs the gates' tanh through the rational kernel (minidl/kernels/rnn.py):
+    the outputs stay within float32 rounding of the float64 NumPy loop."""
+    arrays = _arrays(kind)
+    arrays[0] = arrays[0] * 3  # pre-activations over the whole range of the fit
+    got = _fused(kind, False)(*[Tensor(a.astype(np.float32)) for a in arrays])
+    want = _reference(kind, False)(*arrays)
+    for g, w in zip(got, want):
+        assert g.dtype == np.float32
+        np.testing.assert_allclose(g.data, w, rtol=2e-5, atol=2e-6)
