@@ -43,7 +43,6 @@ import numpy as np
 
 from minidl.utils.jit import njit
 
-
 # P and Q of tanh_float32 (low degree first), from fit_tanh_rational() rounded to float32
 TANH_P = tuple(np.float32(c) for c in (1.0, 0.130840048, 0.00310395006, 1.11542422e-05,
                                        -2.02249471e-08, 5.27780701e-11, -8.48833129e-14))
