@@ -31,16 +31,15 @@ give 4.7 bits).
 Full run on a 2-core laptop: about 2 minutes.
 
 *Measured (full run, seed 0): adding problem test MSE at T = 10 / 25 / 50:
-RNN 0.0029 / 0.129 / 0.168 (the baseline is 0.167), LSTM 0.0021 / 0.0016 /
-0.0017, GRU 0.0016 / 0.0025 / 0.0015; steps to reach 50x below the baseline
-(checked every 100): RNN 1,200 / - / -, LSTM 300 / 500 / 1,000, GRU 200 / 300
+RNN 0.0028 / 0.161 / 0.153 (the baseline is 0.167), LSTM 0.0021 / 0.0016 /
+0.0017, GRU 0.0016 / 0.0024 / 0.0015; steps to reach 50x below the baseline
+(checked every 100): RNN 1,300 / - / -, LSTM 300 / 500 / 1,000, GRU 200 / 300
 / 300. Gradient reaching step 1 from step 50, ||dL/dh(1)|| / ||dL/dh(50)||:
-RNN 0 (it underflows float32), LSTM 0.072, GRU 0.22. Language model 2.068
+RNN 4e-13, LSTM 0.072, GRU 0.22. Language model 2.066
 bits per character on the validation text after 2,000 steps (character
 frequencies alone: 4.69); samples at temperature 0.2 / 0.5 / 1.0 / 1.5:
-94 / 86 / 43 / 16% of the words occur in the training text, 43 / 59 / 90 /
-97% distinct. Time: 121 s of CPU (user + sys, one BLAS thread; 124 s wall
-on a machine shared with other jobs).*
+95 / 84 / 53 / 20% of the words occur in the training text, 36 / 69 / 92 /
+95% distinct. Time: 116 s of CPU (user + sys, one BLAS thread; 117 s wall).*
 
 Run: `python lessons/13_lstm_gru.py [--quick] [--seed S] [--out DIR]`
 """
