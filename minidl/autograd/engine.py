@@ -110,7 +110,7 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
     for node in order:
         if node.saved_versions:
             node.check_saved_versions()
-    check_finite = mode.anomaly_enabled
+    watching = mode.watching  # anomaly mode or a profiler: each backward through run_op
 
     grads = {root.grad_fn: grad}  # node -> dL/d(its output), summed over all paths
     for node in order:
@@ -120,8 +120,8 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
         if node.retained is not None:  # retain_grad(): accumulates like a leaf's .grad
             kept = node.retained
             kept.grad = np.array(out_grad) if kept.grad is None else kept.grad + out_grad
-        if check_finite:
-            in_grads = mode.run_checked(node.backward, (out_grad,), {}, f"{node.name}.backward")
+        if watching:
+            in_grads = mode.run_op(node.backward, (out_grad,), {}, node.name, "backward")
         else:
             in_grads = node.backward(out_grad)
         if type(in_grads) is not tuple:

@@ -127,8 +127,8 @@ class Function:
                 arrays.append(x)
                 needs.append(False)
                 fns.append(None)
-        if mode.anomaly_enabled:  # NumPy's warnings off, then name the op if NaN/Inf came out
-            out = mode.run_checked(ctx.forward, arrays, params, f"{cls.__name__}.forward")
+        if mode.watching:  # anomaly mode (name the op that made a NaN/Inf) or a profiler
+            out = mode.run_op(ctx.forward, arrays, params, cls.__name__, "forward")
         else:
             out = ctx.forward(*arrays, **params)
         if any_needs and mode.grad_enabled:

@@ -1,19 +1,24 @@
-"""Global switches of the autograd engine: gradient recording and anomaly detection.
+"""Global switches of the autograd engine: gradient recording, anomaly detection, profiling.
 
 ``grad_enabled`` is read by ``Function.apply`` on every op; ``no_grad()`` turns
 it off for evaluation code so no graph is built. ``detect_anomaly()`` makes
 every forward and backward check its result for NaN/Inf and name the op that
-first produced one.
+first produced one. ``profiler`` is the active ``minidl.autograd.profiler.profile``
+(or None), which times every forward and backward. Either one sets ``watching``,
+the single flag the hot paths test before they call an op through ``run_op``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import time
 
 import numpy as np
 
 grad_enabled = True
 anomaly_enabled = False
+profiler = None  # the active profile (minidl/autograd/profiler.py), if any
+watching = False  # anomaly_enabled or a profiler: ops go through run_op
 
 
 class AnomalyError(FloatingPointError):
@@ -60,10 +65,38 @@ def detect_anomaly():
     """
     global anomaly_enabled
     previous, anomaly_enabled = anomaly_enabled, True
+    _update_watching()
     try:
         yield
     finally:
         anomaly_enabled = previous
+        _update_watching()
+
+
+def set_profiler(active) -> None:
+    """Make ``active`` (a profile, or None) the one that run_op reports to."""
+    global profiler
+    profiler = active
+    _update_watching()
+
+
+def _update_watching() -> None:
+    global watching
+    watching = anomaly_enabled or profiler is not None
+
+
+def run_op(method, args, kwargs, name: str, phase: str):
+    """``method(*args, **kwargs)`` (an op's forward or backward) while watching: timed for
+    the profiler if one is active, checked for NaN/Inf in anomaly mode."""
+    timer = profiler
+    start = time.perf_counter() if timer is not None else 0.0
+    try:
+        if anomaly_enabled:
+            return run_checked(method, args, kwargs, f"{name}.{phase}")
+        return method(*args, **kwargs)
+    finally:  # an op that raised took its time too
+        if timer is not None:
+            timer.record(name, phase, time.perf_counter() - start)
 
 
 def run_checked(method, args, kwargs, where: str):

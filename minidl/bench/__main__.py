@@ -1,9 +1,12 @@
 """python -m minidl.bench [--quick] [section ...]  |  python -m minidl.bench --vs-torch [--only ROW]
+|  python -m minidl.bench --profile ROW
 
 Prints every benchmark table. Figures are measurements of this machine, not
 assertions: the README lists the goals and the last measured values.
 ``--vs-torch`` instead runs the same workloads in minidl and in PyTorch side by side
 and prints minidl / PyTorch per row (minidl/bench/vs_torch.py; needs PyTorch installed).
+``--profile ROW`` shows where minidl's time goes in the rows whose name contains ROW:
+per op, and per Python function (minidl/bench/profile.py; no PyTorch needed).
 """
 
 from __future__ import annotations
@@ -25,12 +28,22 @@ def main(argv=None) -> None:
     parser.add_argument("--only", metavar="TEXT",
                         help="with --vs-torch: only the rows whose name contains TEXT "
                              "('memory', 'lesson' for those tables)")
+    parser.add_argument("--profile", metavar="ROW",
+                        help="time each op and each Python function of minidl's step in the "
+                             "--vs-torch rows whose name contains ROW")
     parser.add_argument("--threads", type=int, default=2,
                         help="with --vs-torch: threads for PyTorch, NumPy's BLAS and numba "
                              "(default 2)")
     parser.add_argument("--markdown", action="store_true",
                         help="with --vs-torch: also print the table as Markdown (for README)")
     args = parser.parse_args(argv)
+    if args.profile:
+        if args.sections or args.vs_torch:
+            parser.error("--profile prints its own tables; give neither sections nor --vs-torch")
+        from minidl.bench import profile
+
+        profile.run(args.profile, seconds=0.5 if args.quick else 2.0)
+        return
     if args.vs_torch:
         if args.sections:
             parser.error("--vs-torch prints its own table; give no sections")

@@ -84,3 +84,17 @@ def test_blas_threads_can_be_read_and_set_where_numpy_uses_openblas():
     finally:
         vs_torch.blas_threads(before)
     assert vs_torch.blas_threads() == before
+
+
+def test_profile_mode_prints_the_ops_and_the_python_functions_of_a_row(capsys):
+    bench.main(["--profile", "3-layer MLP", "--quick"])
+    out = capsys.readouterr().out
+    assert "== 3-layer MLP training step, batch 64" in out
+    assert "MatMul.backward" in out and "outside the ops" in out
+    assert "cProfile" in out and "tottime" in out
+    assert "minidl/ops/" in out  # package files are named from the package root
+
+
+def test_profile_mode_lists_the_rows_when_none_matches():
+    with pytest.raises(SystemExit, match="no workload name contains 'nonesuch'"):
+        bench.main(["--profile", "nonesuch"])
