@@ -73,9 +73,7 @@ class _Chunks:
     def __init__(self, N, K, Cout, out_hw, dtype, keep=False):
         L = out_hw[0] * out_hw[1]
         self.N, self.K, self.Cout, self.L, self.out_hw = N, K, Cout, L, tuple(out_hw)
-        # Kept columns take their memory whatever the chunks, so they are made in one chunk:
-        # one matrix product per pass instead of several small ones.
-        self.step = max(1, N) if keep else _chunk_size(N, K * L * np.dtype(dtype).itemsize)
+        self.step = _chunk_size(N, K * L * np.dtype(dtype).itemsize)
         self.dtype, self.keep, self.kept = dtype, keep, []
         self._cols = None if keep else np.empty(K * self.step * L, dtype)
         self._planes = np.empty(Cout * self.step * L, dtype)
@@ -193,8 +191,7 @@ def _correlate_and_weight_grad(image, w_shape, window, groups, out_hw, w=None, b
                               pixels.transpose(0, 1, 3, 2)).sum(axis=0)
         return y, (grad.reshape(w_shape) if grad is not None else None), None
     keep = keep_columns and N * K * L * image.itemsize <= _KEEP_COLUMNS_BYTES
-    # kept columns come back in the chunks they were made in (one, for the whole batch)
-    chunks = _Chunks(N, K, Cout, out_hw, image.dtype, keep=keep or columns is not None)
+    chunks = _Chunks(N, K, Cout, out_hw, image.dtype, keep=keep)
     for k, n0, B in chunks:
         cols = columns[k] if columns is not None else _columns(image, n0, B, window, chunks)
         if output:
