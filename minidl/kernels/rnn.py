@@ -92,7 +92,8 @@ def fit_tanh_rational(limit=9.0, rounds=400):
     target = np.tanh(v)
     z = (v / limit) ** 2  # scaled to [0, 1] so that the columns are alike in size
     powers = z[:, None] ** np.arange(7)
-    # v P(z) - tanh(v) (Q(z) - 1) = tanh(v): linear in the unknowns p0..p6, q1..q3
+    # v P(z) - tanh(v) (Q(z) - 1) = tanh(v), linear in the unknowns p0..p6, q1..q3; each row
+    # is divided by tanh(v), so that the residual is the relative error
     A = np.concatenate([v[:, None] * powers / target[:, None], -powers[:, 1:4]], axis=1)
     weight = np.ones_like(v)
     for _ in range(rounds):
