@@ -13,6 +13,7 @@ The kernels then are plain loops:
 
     window_max:  out[n, c, oy, ox] = max over taps of x[n, c, index_h[oy, a], index_w[ox, b]]
                  and argmax = that pixel's flat index iy * W + ix (PyTorch's convention)
+    max_pool_2x2: window_max for 2x2 windows at stride 2 (the common case), unrolled
     window_sum:  out[n, c, oy, ox] = sum over taps of weight_h[oy, a] weight_w[ox, b]
                                      * x[n, c, index_h[oy, a], index_w[ox, b]]
     window_sum_backward: the transpose of window_sum (scatter-add of the gradient)
@@ -79,6 +80,39 @@ def window_max(x, index_h, count_h, index_w, count_w, out, argmax):
                                 best, best_index = plane[iy, ix], iy * W + ix
                 out[n, c, oy, ox] = best
                 argmax[n, c, oy, ox] = best_index
+
+
+@njit
+def max_pool_2x2(x, out, argmax):
+    """window_max for the most common window, 2x2 at stride 2 without padding: out[n, c, oy,
+    ox] = the max of x[n, c, 2oy:2oy + 2, 2ox:2ox + 2], argmax its flat index iy * W + ix,
+    with window_max's rules (the first maximum in the order (0, 0), (0, 1), (1, 0), (1, 1);
+    the last NaN if any). The four taps are written out, so there are no tap tables to
+    read and no inner loops to run per output pixel.
+
+    x: [N, C, H, W];  out, argmax: [N, C, Hout, Wout] with Hout <= H // 2, Wout <= W // 2.
+    """
+    N, C, H, W = x.shape
+    out_h, out_w = out.shape[2], out.shape[3]
+    for nc in range(N * C):  # iteration nc writes only out[n, c], argmax[n, c]
+        n, c = nc // C, nc % C
+        plane = x[n, c]
+        for oy in range(out_h):
+            top, bottom = plane[2 * oy], plane[2 * oy + 1]
+            first = 2 * oy * W  # flat index of the window row's first pixel
+            for ox in range(out_w):
+                ix = 2 * ox
+                v0, v1, v2, v3 = top[ix], top[ix + 1], bottom[ix], bottom[ix + 1]
+                best, at = v0, first + ix
+                best, at = (v1, first + ix + 1) if v1 > best else (best, at)
+                best, at = (v2, first + W + ix) if v2 > best else (best, at)
+                best, at = (v3, first + W + ix + 1) if v3 > best else (best, at)
+                if best != best or v1 != v1 or v2 != v2 or v3 != v3:  # the last NaN wins
+                    for k, v in enumerate((v0, v1, v2, v3)):
+                        if v != v:
+                            best, at = v, first + (k // 2) * W + ix + k % 2
+                out[n, c, oy, ox] = best
+                argmax[n, c, oy, ox] = at
 
 
 @njit

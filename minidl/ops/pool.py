@@ -46,6 +46,14 @@ class Taps(NamedTuple):
     count: np.ndarray
 
 
+def _pairs(taps) -> bool:
+    """True when output o reads input positions 2o and 2o + 1 and nothing else (a window of 2
+    at stride 2 without padding), the case of kernels.max_pool_2x2."""
+    index, count = taps.index, taps.count
+    return index.shape[1] == 2 and bool((count == 2).all()) and \
+        np.array_equal(index, 2 * np.arange(len(count))[:, None] + np.arange(2))
+
+
 class WindowMax(Function):
     """y[n, c, oy, ox] = max over the window; dL/dx at the argmax += dL/dy.
 
@@ -56,7 +64,11 @@ class WindowMax(Function):
     def forward(ctx, x, taps_h=None, taps_w=None, argmax=None, op="max_pool2d"):
         x = kernel_array(x, op)
         out = np.empty(argmax.shape, dtype=x.dtype)
-        kernels.window_max(x, taps_h.index, taps_h.count, taps_w.index, taps_w.count, out, argmax)
+        if _pairs(taps_h) and _pairs(taps_w):  # 2x2 at stride 2: the unrolled kernel
+            kernels.max_pool_2x2(x, out, argmax)
+        else:
+            kernels.window_max(x, taps_h.index, taps_h.count, taps_w.index, taps_w.count, out,
+                               argmax)
         ctx.argmax, ctx.x_shape = argmax, x.shape
         return out
 

@@ -72,3 +72,24 @@ def test_window_sum_and_its_backward_equal_their_twins(taps, dtype):
     kpool.window_sum_backward(grad, *th, *tw, dx)
     want = kpool.window_sum_backward_reference(grad, *th, *tw, in_hw)
     np.testing.assert_allclose(dx, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 6, 8), (1, 2, 7, 5)])  # odd sizes: the last row unused
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_max_pool_2x2_equals_window_max(shape, dtype):
+    """The unrolled 2x2 kernel against the general one, ties, NaNs and infinities included."""
+    x = RNG.integers(-2, 3, shape).astype(dtype)  # small integers: many ties
+    x[0, 0, 0, :2] = np.nan  # two NaNs in one window: the last one wins
+    x[0, 1, 3, 3] = np.nan
+    x[-1, -1, 0, 0] = np.inf
+    x[-1, -1, 1, 1] = -np.inf
+    th = pool_taps(shape[2], shape[2] // 2, 2, 2, 0, 1)
+    tw = pool_taps(shape[3], shape[3] // 2, 2, 2, 0, 1)
+    out_shape = shape[:2] + (shape[2] // 2, shape[3] // 2)
+    got, got_arg = np.empty(out_shape, dtype), np.empty(out_shape, np.int64)
+    kpool.max_pool_2x2(x, got, got_arg)
+    want, want_arg = np.empty(out_shape, dtype), np.empty(out_shape, np.int64)
+    kpool.window_max(x, th.index, th.count, tw.index, tw.count, want, want_arg)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(got_arg, want_arg)
+    assert np.isnan(got).any() and np.isinf(got).any()

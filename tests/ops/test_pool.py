@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 import minidl.nn.functional as F
 from minidl import Tensor
+from minidl.ops.pool import _pairs, adaptive_taps, pool_taps
 from minidl.testing import check_op
 from tests.ops.test_conv import check_dtype_policy, check_empty_batch
 
@@ -87,7 +88,9 @@ def adaptive_loop(x, size, reduce):
 
 
 MAX_CASES = [  # x shape, kernel, stride, padding, dilation, ceil_mode
-    ((2, 3, 6, 6), 2, None, 0, 1, False),
+    ((2, 3, 6, 6), 2, None, 0, 1, False),        # 2x2 at stride 2: the unrolled kernel
+    ((1, 2, 7, 5), 2, None, 0, 1, False),        # the same, odd sizes (last row unused)
+    ((1, 2, 7, 5), 2, None, 0, 1, True),         # ceil_mode: a 1-pixel window, the general one
     ((1, 2, 7, 6), 3, 2, 1, 1, False),
     ((1, 2, 7, 6), 3, 2, 1, 1, True),
     ((2, 1, 6, 7), 3, 4, 1, 1, True),            # ceil_mode drops a window in the padding
@@ -104,6 +107,15 @@ def test_max_pool2d_matches_loop_gradcheck_and_indices(shape, k, s, p, d, ceil_m
     _, idx = F.max_pool2d(Tensor(x), k, s, p, d, ceil_mode, return_indices=True)
     assert idx.dtype == np.int64
     np.testing.assert_array_equal(idx.data, max_pool_loop(x, k, s, p, d, ceil_mode)[1])
+
+
+def test_2x2_windows_take_the_unrolled_kernel_only_where_it_applies():
+    assert _pairs(pool_taps(6, 3, 2, 2, 0, 1)) and _pairs(pool_taps(7, 3, 2, 2, 0, 1))
+    assert _pairs(adaptive_taps(8, 4))
+    assert not _pairs(pool_taps(7, 4, 2, 2, 0, 1))  # ceil_mode: the last window is 1 pixel
+    assert not _pairs(pool_taps(6, 4, 2, 2, 1, 1))  # padding
+    assert not _pairs(pool_taps(6, 5, 2, 1, 0, 1))  # stride 1
+    assert not _pairs(pool_taps(6, 3, 3, 2, 1, 1))  # 3-wide windows
 
 
 def test_max_pool2d_small_example_and_indices_over_h_times_w():
