@@ -107,20 +107,25 @@ def fit_tanh_rational(limit=9.0, rounds=400):
     return p * scale ** np.arange(7), q * scale ** np.arange(4)
 
 
+# The gate kernels loop over the rows b and, inside a row, over 1-D views of the gate blocks
+# (``act[b, H:2 * H]``): with one index per array and no H-sized offsets, LLVM vectorizes
+# the inner loop; the same loop indexing act[b, H + j] ran 2-3x slower.
 @njit
 def lstm_gates(act, c_prev, c):
     """act: [B, 4H], on entry tanh of the pre-activations with the i, f, o blocks halved;
     on exit the gates i, f, g, o.  c[b, j] = f c_prev[b, j] + i g  (c, c_prev: [B, H])."""
     B, H = c.shape
     for b in range(B):
+        gate_i, gate_f, gate_g, gate_o = (act[b, :H], act[b, H:2 * H], act[b, 2 * H:3 * H],
+                                          act[b, 3 * H:])
+        cell_prev, cell = c_prev[b], c[b]
         for j in range(H):
-            i = 0.5 * act[b, j] + 0.5
-            f = 0.5 * act[b, H + j] + 0.5
-            o = 0.5 * act[b, 3 * H + j] + 0.5
-            act[b, j] = i
-            act[b, H + j] = f
-            act[b, 3 * H + j] = o
-            c[b, j] = f * c_prev[b, j] + i * act[b, 2 * H + j]
+            i = 0.5 * gate_i[j] + 0.5
+            f = 0.5 * gate_f[j] + 0.5
+            gate_i[j] = i
+            gate_f[j] = f
+            gate_o[j] = 0.5 * gate_o[j] + 0.5
+            cell[j] = f * cell_prev[j] + i * gate_g[j]
 
 
 @njit
@@ -137,16 +142,20 @@ def lstm_gates_backward(dh, dc, act, c_prev, tanh_c, da, dc_prev):
     """
     B, H = dh.shape
     for b in range(B):
+        gate_i, gate_f, gate_g, gate_o = (act[b, :H], act[b, H:2 * H], act[b, 2 * H:3 * H],
+                                          act[b, 3 * H:])
+        da_i, da_f, da_g, da_o = da[b, :H], da[b, H:2 * H], da[b, 2 * H:3 * H], da[b, 3 * H:]
+        dh_b, dc_b, cell_prev, tanh_cell, dc_prev_b = dh[b], dc[b], c_prev[b], tanh_c[b], \
+            dc_prev[b]
         for j in range(H):
-            i, f = act[b, j], act[b, H + j]
-            g, o = act[b, 2 * H + j], act[b, 3 * H + j]
-            t = tanh_c[b, j]
-            total = dc[b, j] + dh[b, j] * o * (1 - t * t)
-            da[b, j] = total * g * i * (1 - i)
-            da[b, H + j] = total * c_prev[b, j] * f * (1 - f)
-            da[b, 2 * H + j] = total * i * (1 - g * g)
-            da[b, 3 * H + j] = dh[b, j] * t * o * (1 - o)
-            dc_prev[b, j] = total * f
+            i, f, g, o = gate_i[j], gate_f[j], gate_g[j], gate_o[j]
+            t = tanh_cell[j]
+            total = dc_b[j] + dh_b[j] * o * (1 - t * t)
+            da_i[j] = total * g * i * (1 - i)
+            da_f[j] = total * cell_prev[j] * f * (1 - f)
+            da_g[j] = total * i * (1 - g * g)
+            da_o[j] = dh_b[j] * t * o * (1 - o)
+            dc_prev_b[j] = total * f
 
 
 @njit
@@ -155,11 +164,13 @@ def gru_gates(rz, gi_n, gh_n, b_hn, pre_n):
     pre_n[b, j] = gi_n[b, j] + r (gh_n[b, j] + b_hn[j])  (gi_n, gh_n, pre_n: [B, H]; b_hn: [H])."""
     B, H = pre_n.shape
     for b in range(B):
+        gate_r, gate_z = rz[b, :H], rz[b, H:]
+        gi_b, gh_b, pre_b = gi_n[b], gh_n[b], pre_n[b]
         for j in range(H):
-            r = 0.5 * rz[b, j] + 0.5
-            rz[b, j] = r
-            rz[b, H + j] = 0.5 * rz[b, H + j] + 0.5
-            pre_n[b, j] = gi_n[b, j] + r * (gh_n[b, j] + b_hn[j])
+            r = 0.5 * gate_r[j] + 0.5
+            gate_r[j] = r
+            gate_z[j] = 0.5 * gate_z[j] + 0.5
+            pre_b[j] = gi_b[j] + r * (gh_b[j] + b_hn[j])
 
 
 @njit
@@ -167,8 +178,9 @@ def gru_output(n, z, h_prev, h):
     """h[b, j] = n + z (h_prev - n)  (= (1 - z) n + z h_prev).  All [B, H] (z may be a slice)."""
     B, H = h.shape
     for b in range(B):
+        n_b, z_b, h_prev_b, h_b = n[b], z[b], h_prev[b], h[b]
         for j in range(H):
-            h[b, j] = n[b, j] + z[b, j] * (h_prev[b, j] - n[b, j])
+            h_b[j] = n_b[j] + z_b[j] * (h_prev_b[j] - n_b[j])
 
 
 @njit
@@ -186,19 +198,23 @@ def gru_gates_backward(dh, rz, n, gh_n, b_hn, h_prev, dgi, dgh, dh_prev):
     """
     B, H = dh.shape
     for b in range(B):
+        gate_r, gate_z = rz[b, :H], rz[b, H:]
+        dgi_r, dgi_z, dgi_n = dgi[b, :H], dgi[b, H:2 * H], dgi[b, 2 * H:]
+        dgh_r, dgh_z, dgh_n = dgh[b, :H], dgh[b, H:2 * H], dgh[b, 2 * H:]
+        dh_b, n_b, gh_b, h_prev_b, dh_prev_b = dh[b], n[b], gh_n[b], h_prev[b], dh_prev[b]
         for j in range(H):
-            r, z, nn = rz[b, j], rz[b, H + j], n[b, j]
-            d = dh[b, j]
+            r, z, nn = gate_r[j], gate_z[j], n_b[j]
+            d = dh_b[j]
             da_n = d * (1 - z) * (1 - nn * nn)
-            dr = da_n * (gh_n[b, j] + b_hn[j]) * r * (1 - r)
-            dz = d * (h_prev[b, j] - nn) * z * (1 - z)
-            dgi[b, j] = dr
-            dgi[b, H + j] = dz
-            dgi[b, 2 * H + j] = da_n
-            dgh[b, j] = dr
-            dgh[b, H + j] = dz
-            dgh[b, 2 * H + j] = da_n * r
-            dh_prev[b, j] = d * z
+            dr = da_n * (gh_b[j] + b_hn[j]) * r * (1 - r)
+            dz = d * (h_prev_b[j] - nn) * z * (1 - z)
+            dgi_r[j] = dr
+            dgi_z[j] = dz
+            dgi_n[j] = da_n
+            dgh_r[j] = dr
+            dgh_z[j] = dz
+            dgh_n[j] = da_n * r
+            dh_prev_b[j] = d * z
 
 
 # ---- plain-NumPy twins (the tests hold the kernels against these) -----------
