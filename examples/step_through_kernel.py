@@ -4,7 +4,7 @@ numba compiles kernels to machine code, which a debugger cannot step into.
 With NUMBA_DISABLE_JIT=1 every kernel runs as the plain Python loop it is
 written as, so pdb (or your IDE) can stop inside it:
 
-    NUMBA_DISABLE_JIT=1 python -m pdb -c "b $PWD/minidl/kernels/conv.py:83" -c continue \\
+    NUMBA_DISABLE_JIT=1 python -m pdb -c "b $PWD/minidl/kernels/conv.py:87" -c continue \\
         examples/step_through_kernel.py
 
 (pdb wants the kernel file's full path, hence $PWD when run from the repository.)

@@ -58,6 +58,6 @@ def test_the_breakpoint_readme_and_the_example_give_is_im2col_copying_a_pixel():
     assert len(lines) == 1, f"README and the example disagree on the line: {sorted(lines)}"
     source = (repo / "minidl" / "kernels" / "conv.py").read_text().splitlines()
     line = lines.pop()
-    assert "= x[n, c, iy, ix]" in source[line - 1], source[line - 1]
+    assert "= in_row[np.uint64(ox + offset)]" in source[line - 1], source[line - 1]
     start = max(i for i in range(line) if source[i].startswith("def "))
     assert source[start].startswith("def im2col(")
