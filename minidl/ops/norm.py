@@ -159,15 +159,13 @@ class GroupNormFunction(Function):
         x4, w, mean, invstd = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad
         g4 = np.ascontiguousarray(grad, dtype=x4.dtype).reshape(x4.shape)
-        # dx is allocated in x's own shape (owned, not a view) so that a leaf keeps it as its
-        # .grad without the engine's defensive copy
-        dx = np.empty(ctx.shape, x4.dtype) if need_x else np.empty((0,), x4.dtype)
+        # dx in x's own shape (owned, not a view): a leaf keeps it without the engine's copy
+        dx = np.empty(ctx.shape, x4.dtype) if need_x else None
+        dx4 = dx.reshape(x4.shape) if need_x else np.empty((0, 0, 0, 0), x4.dtype)
         sum_g, sum_gxhat = np.empty(x4.shape[:3]), np.empty(x4.shape[:3])
-        kernels.group_norm_backward(g4, x4, w, mean, invstd,
-                                    dx.reshape(x4.shape if need_x else (0, 0, 0, 0)),
-                                    sum_g, sum_gxhat, need_x)
+        kernels.group_norm_backward(g4, x4, w, mean, invstd, dx4, sum_g, sum_gxhat, need_x)
         C = w.size
-        return (dx if need_x else None,
+        return (dx,
                 sum_gxhat.sum(axis=0).reshape(C) if need_w else None,
                 sum_g.sum(axis=0).reshape(C) if need_b else None)
 
