@@ -1,5 +1,5 @@
 """python -m minidl.bench [--quick] [section ...]  |  python -m minidl.bench --vs-torch [--only ROW]
-|  python -m minidl.bench --profile ROW
+|  python -m minidl.bench --profile ROW  |  python -m minidl.bench --profile SCRIPT.py [--quick]
 
 Prints every benchmark table. Figures are measurements of this machine, not
 assertions: the README lists the goals and the last measured values.
@@ -7,6 +7,8 @@ assertions: the README lists the goals and the last measured values.
 and prints minidl / PyTorch per row (minidl/bench/vs_torch.py; needs PyTorch installed).
 ``--profile ROW`` shows where minidl's time goes in the rows whose name contains ROW:
 per op, and per Python function (minidl/bench/profile.py; no PyTorch needed).
+``--profile lessons/08_faster_rcnn.py`` runs a lesson (or any script) once and prints
+the same two tables for the whole run; ``--quick`` is passed on to it.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ def main(argv=None) -> None:
                              "('memory', 'lesson' for those tables)")
     parser.add_argument("--profile", metavar="ROW",
                         help="time each op and each Python function of minidl's step in the "
-                             "--vs-torch rows whose name contains ROW")
+                             "--vs-torch rows whose name contains ROW, or of one run of a "
+                             "script (a lesson) when ROW ends in .py")
     parser.add_argument("--threads", type=int, default=2,
                         help="with --vs-torch: threads for PyTorch, NumPy's BLAS and numba "
                              "(default 2)")
@@ -42,7 +45,7 @@ def main(argv=None) -> None:
             parser.error("--profile prints its own tables; give neither sections nor --vs-torch")
         from minidl.bench import profile
 
-        profile.run(args.profile, seconds=0.5 if args.quick else 2.0)
+        profile.run(args.profile, seconds=0.5 if args.quick else 2.0, quick=args.quick)
         return
     if args.vs_torch:
         if args.sections:

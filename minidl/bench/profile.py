@@ -1,4 +1,4 @@
-"""python -m minidl.bench --profile ROW: where the time of a benchmark workload goes.
+"""python -m minidl.bench --profile ROW | SCRIPT.py: where the time of a workload or a lesson goes.
 
 For each row of the side-by-side table (minidl/bench/vs_torch.py) whose name contains ROW,
 this runs minidl's step (PyTorch is not needed) for about ``seconds`` and prints two views:
@@ -10,6 +10,13 @@ this runs minidl's step (PyTorch is not needed) for about ``seconds`` and prints
    in the Python function that calls ``np.matmul``, since a NumPy call has no frame).
 
 Both are measurements of this machine at this moment: run them beside ``--vs-torch``.
+
+``--profile lessons/08_faster_rcnn.py`` (any Python file) runs that script once, as
+``python SCRIPT.py`` would (``--quick`` is passed on to it), with both views on at once,
+and prints them for the whole run: which ops a lesson's training and evaluation spend
+their time in, and how much goes to Python outside the ops (data, matching, metrics).
+cProfile's own cost per Python call inflates the Python-heavy parts a little; the
+share of the big ops is what to read.
 """
 
 from __future__ import annotations
@@ -18,7 +25,10 @@ import cProfile
 import io
 import os
 import pstats
+import runpy
+import sys
 import time
+from pathlib import Path
 
 import minidl
 from minidl.autograd import profiler
@@ -34,6 +44,18 @@ def steps_for(step, seconds: float) -> int:
     return max(3, int(seconds / once))
 
 
+def _top_functions(python: cProfile.Profile, functions: int) -> str:
+    """cProfile's ``functions`` busiest functions (time of their own), package files named
+    from the package root (minidl/ops/conv.py)."""
+    out = io.StringIO()
+    pstats.Stats(python, stream=out).sort_stats("tottime").print_stats(functions)
+    package = os.path.dirname(os.path.abspath(minidl.__file__))
+    text = out.getvalue().replace(package + os.sep, "minidl" + os.sep)
+    lines = [line for line in text.splitlines() if line.strip()]
+    start = next(i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls"))
+    return "\n".join(lines[start:])
+
+
 def profile_step(step, calls: int, functions: int = 12) -> str:
     """The op table and cProfile's top ``functions`` for ``calls`` calls of ``step``."""
     with profiler.profile() as prof:
@@ -45,19 +67,42 @@ def profile_step(step, calls: int, functions: int = 12) -> str:
     for _ in range(calls):
         step()
     python.disable()
-    out = io.StringIO()
-    pstats.Stats(python, stream=out).sort_stats("tottime").print_stats(functions)
-    package = os.path.dirname(os.path.abspath(minidl.__file__))  # shown as minidl/...
-    text = out.getvalue().replace(package + os.sep, "minidl" + os.sep)
-    lines = [line for line in text.splitlines() if line.strip()]
-    start = next(i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls"))
     return (f"per op ({calls} steps, {1e3 * prof.wall_seconds / calls:.3f} ms per step):\n"
             f"{ops}\n\ncProfile, time in each function itself ({calls} more steps; "
-            "the profiler slows Python down):\n" + "\n".join(lines[start:]))
+            "the profiler slows Python down):\n" + _top_functions(python, functions))
 
 
-def run(only: str, seconds: float = 2.0) -> None:
-    """Print the profiles of every workload whose name contains ``only``."""
+def profile_script(path, quick: bool = False, ops: int = 15, functions: int = 20) -> str:
+    """Run the Python file ``path`` once as the main program (with ``--quick`` if asked),
+    under the per-op timer and cProfile together; their tables for the whole run."""
+    path = Path(path)
+    saved_argv = sys.argv
+    sys.argv = [str(path)] + (["--quick"] if quick else [])
+    python = cProfile.Profile()
+    try:
+        with profiler.profile() as prof:
+            python.enable()
+            try:
+                runpy.run_path(str(path), run_name="__main__")
+            finally:
+                python.disable()
+    finally:
+        sys.argv = saved_argv
+    return (f"per op (the whole run, {prof.wall_seconds:.1f} s of wall clock):\n"
+            f"{prof.key_averages().table(row_limit=ops)}\n\n"
+            "cProfile, time in each function itself (same run):\n"
+            + _top_functions(python, functions))
+
+
+def run(only: str, seconds: float = 2.0, quick: bool = False) -> None:
+    """Print the profiles of every workload whose name contains ``only``, or, when ``only``
+    is a Python file, of one run of that script (``quick``: passed on as ``--quick``)."""
+    if only.endswith(".py"):
+        if not Path(only).is_file():
+            raise SystemExit(f"--profile: no such script {only!r}")
+        print(f"== {only}{' --quick' if quick else ''}")
+        print(profile_script(only, quick=quick))
+        return
     chosen = [w for w in WORKLOADS if only.lower() in w.name.lower()]
     if not chosen:
         names = "\n  ".join(w.name for w in WORKLOADS)

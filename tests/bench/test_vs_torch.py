@@ -98,3 +98,44 @@ def test_profile_mode_prints_the_ops_and_the_python_functions_of_a_row(capsys):
 def test_profile_mode_lists_the_rows_when_none_matches():
     with pytest.raises(SystemExit, match="no workload name contains 'nonesuch'"):
         bench.main(["--profile", "nonesuch"])
+
+
+def test_profile_mode_runs_a_script_and_times_its_ops(tmp_path, capsys):
+    script = tmp_path / "tiny_lesson.py"
+    script.write_text(
+        "import sys\n"
+        "import numpy as np\n"
+        "import minidl\n"
+        "steps = 2 if '--quick' in sys.argv else 50\n"
+        "w = minidl.tensor(np.ones((3, 3)), requires_grad=True)\n"
+        "for _ in range(steps):\n"
+        "    (w * w).sum().backward()\n"
+        "print('steps run:', steps)\n")
+    bench.main(["--profile", str(script), "--quick"])
+    out = capsys.readouterr().out
+    assert "steps run: 2" in out  # --quick reached the script
+    assert f"== {script} --quick" in out
+    table = out[out.index("per op (the whole run"):]
+    mul_forward = next(line for line in table.splitlines() if line.startswith("Mul.forward"))
+    assert mul_forward.split()[1] == "2"  # one call per step
+    assert "Sum.backward" in table and "outside the ops" in table
+    assert "cProfile" in out and "tiny_lesson.py" in out  # the script's own frame is listed
+
+
+def test_profile_mode_restores_argv_when_the_script_fails(tmp_path):
+    import sys
+
+    script = tmp_path / "broken.py"
+    script.write_text("raise ValueError('broken on purpose')\n")
+    before = list(sys.argv)
+    with pytest.raises(ValueError, match="broken on purpose"):
+        bench.main(["--profile", str(script)])
+    assert sys.argv == before
+    from minidl.autograd import mode
+
+    assert mode.profiler is None  # the per-op timer is off again
+
+
+def test_profile_mode_names_a_missing_script():
+    with pytest.raises(SystemExit, match="no such script 'nowhere/lesson.py'"):
+        bench.main(["--profile", "nowhere/lesson.py"])
