@@ -6,14 +6,20 @@ every region of interest (RoI), a row ``(batch_index, x1, y1, x2, y2)`` of
 maps them onto the feature map. The semantics are torchvision's CPU kernels
 (torchvision/csrc/ops/cpu/roi_pool_kernel.cpp, roi_align_kernel.cpp).
 
-Races: forward kernels run in parallel over RoIs (each owns its output block).
-The backward scatter-adds into the input gradient, and two RoIs may touch the
-same pixel, so it runs in parallel over channels (each thread owns whole
-channels of the input gradient: no two threads write one element). The RoIAlign
-box gradient runs in parallel over RoIs (each owns its row of the box gradient).
-Channel-major is also faster serially than the obvious RoI-major loop (for k,
-sample: for c: scatter), which strides across channel planes; ``python -m
-minidl.bench`` times the kernels against their NumPy twins.
+Memory order: both forward kernels read, and RoIAlign's input gradient writes, a
+channels-last copy of the feature map, [N, H, W, C]. A bin's pixels, or a sample's four
+corners, then give one contiguous loop over all C channels, which LLVM vectorizes, and a
+bin's geometry (its rows and columns, a sample's bilinear weights) is computed once for
+all channels. Looping channel by channel over the [N, C, H, W] map instead reads memory
+a whole plane apart at every step and repeats the geometry C times; ``python -m
+minidl.bench vision`` times the kernels against their NumPy twins.
+
+Races: forward kernels run in parallel over RoIs (each owns its output block). A
+backward scatter-adds into the input gradient, and two RoIs may touch the same pixel:
+RoIPool's runs in parallel over channels (each thread owns whole channels of the input
+gradient: no two threads write one element), RoIAlign's runs serially, RoI by RoI, over
+the channels-last gradient. The RoIAlign box gradient runs in parallel over RoIs (each
+owns its row of the box gradient).
 
 The callers (``minidl.ops.roi``) validate input: rois finite, x1 <= x2,
 y1 <= y2, integral batch indices in [0, N).
@@ -65,30 +71,40 @@ def roi_pool_forward_kernel(input, rois, out_h, out_w, spatial_scale):
                    argmax[k, c, ph, pw] = h * W + w of the first maximum (row-major scan)
         an empty bin (h1 <= h0 or w1 <= w0) gives 0 and argmax -1.
 
+    The scan reads a channels-last copy of the input, ``pixels[n, h, w, :]``: each pixel
+    of a bin updates the running maxima of all C channels in one contiguous loop, written
+    with selects rather than a branch, so LLVM vectorizes it. A scan of one channel plane
+    at a time (input[n, c, h, w], c outermost) reads memory a whole plane apart for every
+    channel and cannot be vectorized. Same maxima, same first-maximum argmax, same NaNs.
+
     input: [N, C, H, W], rois: [K, 5] -> out: [K, C, out_h, out_w], argmax: int64, same shape.
     """
     _, channels, height, width = input.shape
     num_rois = rois.shape[0]
+    pixels = np.ascontiguousarray(input.transpose((0, 2, 3, 1)))  # [N, H, W, C]
     out = np.zeros((num_rois, channels, out_h, out_w), dtype=input.dtype)
     argmax = np.full((num_rois, channels, out_h, out_w), -1, dtype=np.int64)
     for k in prange(num_rois):
         n = int(rois[k, 0])
+        best = np.empty(channels, dtype=input.dtype)  # the running max of each channel
+        where = np.empty(channels, dtype=np.int64)  # and its pixel, h * W + w
         for ph in range(out_h):
             for pw in range(out_w):
                 h0, h1, w0, w1 = roi_pool_bin(rois, k, ph, pw, out_h, out_w, spatial_scale,
                                               height, width)
                 if h1 <= h0 or w1 <= w0:
                     continue
-                for c in range(channels):
-                    best = input[n, c, h0, w0]
-                    best_index = h0 * width + w0
-                    for h in range(h0, h1):
-                        for w in range(w0, w1):
-                            if input[n, c, h, w] > best:
-                                best = input[n, c, h, w]
-                                best_index = h * width + w
-                    out[k, c, ph, pw] = best
-                    argmax[k, c, ph, pw] = best_index
+                best[:] = pixels[n, h0, w0]
+                where[:] = h0 * width + w0
+                for h in range(h0, h1):
+                    for w in range(w0, w1):
+                        pixel, index = pixels[n, h, w], h * width + w
+                        for c in range(channels):
+                            larger = pixel[c] > best[c]  # strict: the first maximum stays
+                            best[c] = pixel[c] if larger else best[c]
+                            where[c] = index if larger else where[c]
+                out[k, :, ph, pw] = best
+                argmax[k, :, ph, pw] = where
     return out, argmax
 
 
@@ -100,19 +116,23 @@ def roi_pool_backward_kernel(grad_out, argmax, rois, num_images, height, width):
             if argmax[k, c, ph, pw] >= 0:
                 grad_in[n_k, c, argmax // W, argmax % W] += grad_out[k, c, ph, pw]
 
+    The gradient planes are addressed flat (h * W + w is the argmax itself), so the loop
+    needs no integer division.
+
     grad_out, argmax: [K, C, out_h, out_w] -> grad_in: [N, C, H, W].
     """
     num_rois, channels, out_h, out_w = grad_out.shape
-    grad_in = np.zeros((num_images, channels, height, width), dtype=grad_out.dtype)
+    grad_in = np.zeros((num_images, channels, height * width), dtype=grad_out.dtype)
     for c in prange(channels):
         for k in range(num_rois):
-            n = int(rois[k, 0])
+            plane = grad_in[int(rois[k, 0]), c]
+            grad_bins, where = grad_out[k, c], argmax[k, c]
             for ph in range(out_h):
                 for pw in range(out_w):
-                    index = argmax[k, c, ph, pw]
+                    index = where[ph, pw]
                     if index >= 0:
-                        grad_in[n, c, index // width, index % width] += grad_out[k, c, ph, pw]
-    return grad_in
+                        plane[index] += grad_bins[ph, pw]
+    return grad_in.reshape(num_images, channels, height, width)
 
 
 def roi_pool_reference(input: np.ndarray, rois: np.ndarray, out_h: int, out_w: int,
@@ -224,10 +244,15 @@ def roi_align_forward_kernel(input, rois, out_h, out_w, spatial_scale, sampling_
             out[k, :, ph, pw] = sum over (iy, ix) of bilinear(input[n_k], y, x) / count
         count = max(grid_h * grid_w, 1)
 
+    Like RoIPool's forward, the samples read a channels-last copy ``pixels[n, y, x, :]``:
+    each sample's four weights are computed once and applied to all C channels in one
+    contiguous, vectorized loop.
+
     input: [N, C, H, W], rois: [K, 5] -> out: [K, C, out_h, out_w].
     """
     _, channels, height, width = input.shape
     num_rois = rois.shape[0]
+    pixels = np.ascontiguousarray(input.transpose((0, 2, 3, 1)))  # [N, H, W, C]
     out = np.zeros((num_rois, channels, out_h, out_w), dtype=input.dtype)
     for k in prange(num_rois):
         n = int(rois[k, 0])
@@ -235,8 +260,10 @@ def roi_align_forward_kernel(input, rois, out_h, out_w, spatial_scale, sampling_
             rois, k, out_h, out_w, spatial_scale, sampling_ratio, aligned)
         bin_h, bin_w = roi_h / out_h, roi_w / out_w
         count = max(grid_h * grid_w, 1)
+        total = np.empty(channels, dtype=input.dtype)  # the bin's sum, per channel
         for ph in range(out_h):
             for pw in range(out_w):
+                total[:] = 0
                 for iy in range(grid_h):
                     y = y0 + ph * bin_h + (iy + 0.5) * bin_h / grid_h
                     for ix in range(grid_w):
@@ -246,50 +273,64 @@ def roi_align_forward_kernel(input, rois, out_h, out_w, spatial_scale, sampling_
                             continue
                         w1, w2 = (1 - ly) * (1 - lx), (1 - ly) * lx
                         w3, w4 = ly * (1 - lx), ly * lx
+                        v1, v2 = pixels[n, yl, xl], pixels[n, yl, xh]
+                        v3, v4 = pixels[n, yh, xl], pixels[n, yh, xh]
                         for c in range(channels):
-                            top = w1 * input[n, c, yl, xl] + w2 * input[n, c, yl, xh]
-                            bottom = w3 * input[n, c, yh, xl] + w4 * input[n, c, yh, xh]
-                            out[k, c, ph, pw] += top + bottom
+                            top = w1 * v1[c] + w2 * v2[c]
+                            bottom = w3 * v3[c] + w4 * v4[c]
+                            total[c] += top + bottom
                 for c in range(channels):
-                    out[k, c, ph, pw] /= count
+                    out[k, c, ph, pw] = total[c] / count
     return out
 
 
-@njit(parallel=True)
+@njit
 def roi_align_backward_kernel(grad_out, rois, num_images, height, width, spatial_scale,
                               sampling_ratio, aligned):
     """Input gradient: each sample hands grad / count to its four pixels with its weights.
 
-        for c in prange(C), k, ph, pw, iy, ix:     parallel over channels: no write races
-            g = grad_out[k, c, ph, pw] / count
-            grad_in[n, c, yl, xl] += (1-ly)(1-lx) g, ... (the four bilinear weights)
+        for k, ph, pw, iy, ix:
+            g = grad_out[k, :, ph, pw] / count
+            grad_in[n, :, yl, xl] += (1-ly)(1-lx) g, ... (the four bilinear weights)
+
+    Channels-last, as the forward: the gradient goes into ``grad_pixels[n, y, x, :]``, each
+    sample's weights computed once and applied to all C channels in one vectorized loop,
+    then it is transposed back. Serial: two RoIs may share a pixel, and this order (RoI by
+    RoI, sample by sample) adds every element's contributions in a fixed sequence.
 
     grad_out: [K, C, out_h, out_w] -> grad_in: [N, C, H, W].
     """
     num_rois, channels, out_h, out_w = grad_out.shape
-    grad_in = np.zeros((num_images, channels, height, width), dtype=grad_out.dtype)
-    for c in prange(channels):
-        for k in range(num_rois):
-            n = int(rois[k, 0])
-            y0, x0, roi_h, roi_w, grid_h, grid_w, _, _ = roi_align_geometry(
-                rois, k, out_h, out_w, spatial_scale, sampling_ratio, aligned)
-            bin_h, bin_w = roi_h / out_h, roi_w / out_w
-            count = max(grid_h * grid_w, 1)
-            for ph in range(out_h):
-                for pw in range(out_w):
-                    g = grad_out[k, c, ph, pw] / count
-                    for iy in range(grid_h):
-                        y = y0 + ph * bin_h + (iy + 0.5) * bin_h / grid_h
-                        for ix in range(grid_w):
-                            x = x0 + pw * bin_w + (ix + 0.5) * bin_w / grid_w
-                            inside, yl, yh, xl, xh, ly, lx, _, _ = bilinear_corners(
-                                y, x, height, width)
-                            if inside:
-                                grad_in[n, c, yl, xl] += (1 - ly) * (1 - lx) * g
-                                grad_in[n, c, yl, xh] += (1 - ly) * lx * g
-                                grad_in[n, c, yh, xl] += ly * (1 - lx) * g
-                                grad_in[n, c, yh, xh] += ly * lx * g
-    return grad_in
+    grads = np.ascontiguousarray(grad_out.transpose((0, 2, 3, 1)))  # [K, out_h, out_w, C]
+    grad_pixels = np.zeros((num_images, height, width, channels), dtype=grad_out.dtype)
+    for k in range(num_rois):
+        n = int(rois[k, 0])
+        y0, x0, roi_h, roi_w, grid_h, grid_w, _, _ = roi_align_geometry(
+            rois, k, out_h, out_w, spatial_scale, sampling_ratio, aligned)
+        bin_h, bin_w = roi_h / out_h, roi_w / out_w
+        count = max(grid_h * grid_w, 1)
+        for ph in range(out_h):
+            for pw in range(out_w):
+                g = grads[k, ph, pw]
+                for iy in range(grid_h):
+                    y = y0 + ph * bin_h + (iy + 0.5) * bin_h / grid_h
+                    for ix in range(grid_w):
+                        x = x0 + pw * bin_w + (ix + 0.5) * bin_w / grid_w
+                        inside, yl, yh, xl, xh, ly, lx, _, _ = bilinear_corners(
+                            y, x, height, width)
+                        if not inside:
+                            continue
+                        w1, w2 = (1 - ly) * (1 - lx), (1 - ly) * lx
+                        w3, w4 = ly * (1 - lx), ly * lx
+                        p1, p2 = grad_pixels[n, yl, xl], grad_pixels[n, yl, xh]
+                        p3, p4 = grad_pixels[n, yh, xl], grad_pixels[n, yh, xh]
+                        for c in range(channels):
+                            share = g[c] / count
+                            p1[c] += w1 * share
+                            p2[c] += w2 * share
+                            p3[c] += w3 * share
+                            p4[c] += w4 * share
+    return np.ascontiguousarray(grad_pixels.transpose((0, 3, 1, 2)))
 
 
 @njit(parallel=True)
