@@ -82,8 +82,9 @@ def roi_pool_forward_kernel(input, rois, out_h, out_w, spatial_scale):
     _, channels, height, width = input.shape
     num_rois = rois.shape[0]
     pixels = np.ascontiguousarray(input.transpose((0, 2, 3, 1)))  # [N, H, W, C]
-    out = np.zeros((num_rois, channels, out_h, out_w), dtype=input.dtype)
-    argmax = np.full((num_rois, channels, out_h, out_w), -1, dtype=np.int64)
+    # every element is written once below (empty bins too), so no zero-filling first
+    out = np.empty((num_rois, channels, out_h, out_w), dtype=input.dtype)
+    argmax = np.empty((num_rois, channels, out_h, out_w), dtype=np.int64)
     for k in prange(num_rois):
         n = int(rois[k, 0])
         best = np.empty(channels, dtype=input.dtype)  # the running max of each channel
@@ -93,6 +94,8 @@ def roi_pool_forward_kernel(input, rois, out_h, out_w, spatial_scale):
                 h0, h1, w0, w1 = roi_pool_bin(rois, k, ph, pw, out_h, out_w, spatial_scale,
                                               height, width)
                 if h1 <= h0 or w1 <= w0:
+                    out[k, :, ph, pw] = 0
+                    argmax[k, :, ph, pw] = -1
                     continue
                 best[:] = pixels[n, h0, w0]
                 where[:] = h0 * width + w0
@@ -253,7 +256,7 @@ def roi_align_forward_kernel(input, rois, out_h, out_w, spatial_scale, sampling_
     _, channels, height, width = input.shape
     num_rois = rois.shape[0]
     pixels = np.ascontiguousarray(input.transpose((0, 2, 3, 1)))  # [N, H, W, C]
-    out = np.zeros((num_rois, channels, out_h, out_w), dtype=input.dtype)
+    out = np.empty((num_rois, channels, out_h, out_w), dtype=input.dtype)  # all written below
     for k in prange(num_rois):
         n = int(rois[k, 0])
         y0, x0, roi_h, roi_w, grid_h, grid_w, _, _ = roi_align_geometry(
