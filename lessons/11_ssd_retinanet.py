@@ -36,8 +36,8 @@ seeds agree to 0.001), because down-weighting the easy anchors also slows the
 first epochs' learning; the paper's gain appears after far longer training.
 So the full-budget RetinaNet uses gamma = 0, as chosen on validation. In the
 speed / accuracy table, the lectures' trade-off: Faster R-CNN the most
-accurate, SSD second; Mask R-CNN and Fast R-CNN the slowest, YOLO v1 and v2
-the fastest (three times SSD's rate). Full run on a 2-core laptop: about 9 minutes when
+accurate, SSD second; YOLO v1 and v2 the fastest, both well ahead of every
+other detector. Full run on a 2-core laptop: about 9 minutes when
 lessons 10 and 16 have saved their detectors (each lesson not run adds its
 detectors' training time).
 
@@ -54,7 +54,9 @@ RetinaNet 0.318, 0.138, 157; Fast R-CNN (proposals made from the truth)
 85; YOLO v1 0.219, 0.070, 428; YOLO v2 0.409, 0.198, 394; DETR 0.010, 0.001,
 113; CenterNet 0.536, 0.292, 129 (the two-stage detectors trained here, the
 others loaded from lessons 10 and 16). 497 s of CPU (user + system); 9
-minutes of wall clock.*
+minutes of wall clock. (The images per second were measured before the RoI
+kernels went channels-last, which made RoIPool about 2x and RoIAlign 3-7x faster:
+the R-CNN rates are now higher; every other figure is unchanged.)*
 
 Run: `python lessons/11_ssd_retinanet.py [--quick] [--seed S] [--out DIR]`
 """
@@ -479,8 +481,9 @@ if not args.quick:
         assert zero_bias > 10 * prior, "a zero bias starts with a far larger loss"
     assert max(summary.values()) > 0.005, "the ablation's budget lifts AP off zero"
     speeds = {name: score.images_per_second for name, score in results.items()}
-    assert max(speeds, key=speeds.get) == "YOLO v1" and min(speeds, key=speeds.get) == \
-        "Mask R-CNN", "YOLO v1 is the fastest, Mask R-CNN the slowest"
+    others = max(rate for name, rate in speeds.items() if not name.startswith("YOLO"))
+    assert min(speeds["YOLO v1"], speeds["YOLO v2"]) > 1.5 * others, \
+        "YOLO v1 and v2 are the fastest, well ahead of the rest"
     assert max(results, key=lambda name: results[name].coco_ap) == "Faster R-CNN"
     print("all promised results hold")
 
