@@ -55,8 +55,9 @@ RetinaNet 0.318, 0.138, 157; Fast R-CNN (proposals made from the truth)
 113; CenterNet 0.536, 0.292, 129 (the two-stage detectors trained here, the
 others loaded from lessons 10 and 16). 497 s of CPU (user + system); 9
 minutes of wall clock. (The images per second were measured before the RoI
-kernels went channels-last, which made RoIPool about 2x and RoIAlign 3-7x faster:
-the R-CNN rates are now higher; every other figure is unchanged.)*
+kernels went channels-last, which made RoIPool about 2x and RoIAlign 3-7x faster;
+the R-CNN rates, which include them, were not measured again. The kernels' results
+are bitwise the same, so every other figure stands.)*
 
 Run: `python lessons/11_ssd_retinanet.py [--quick] [--seed S] [--out DIR]`
 """
