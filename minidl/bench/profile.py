@@ -72,13 +72,16 @@ def profile_step(step, calls: int, functions: int = 12) -> str:
             "the profiler slows Python down):\n" + _top_functions(python, functions))
 
 
-def profile_script(path, quick: bool = False, ops: int = 15, functions: int = 20) -> str:
+def profile_script(path, quick: bool = False, ops: int = 15, functions: int = 20):
     """Run the Python file ``path`` once as the main program (with ``--quick`` if asked),
-    under the per-op timer and cProfile together; their tables for the whole run."""
+    under the per-op timer and cProfile together. Returns (their tables for the whole run,
+    the exception the script stopped with or None): a run that fails at its last check
+    has still spent its time somewhere."""
     path = Path(path)
     saved_argv = sys.argv
     sys.argv = [str(path)] + (["--quick"] if quick else [])
     python = cProfile.Profile()
+    error = None
     try:
         with profiler.profile() as prof:
             python.enable()
@@ -86,12 +89,17 @@ def profile_script(path, quick: bool = False, ops: int = 15, functions: int = 20
                 runpy.run_path(str(path), run_name="__main__")
             finally:
                 python.disable()
+    except Exception as exc:  # reported after the tables, then raised again by run()
+        error = exc
     finally:
         sys.argv = saved_argv
-    return (f"per op (the whole run, {prof.wall_seconds:.1f} s of wall clock):\n"
-            f"{prof.key_averages().table(row_limit=ops)}\n\n"
-            "cProfile, time in each function itself (same run):\n"
-            + _top_functions(python, functions))
+    report = (f"per op (the whole run, {prof.wall_seconds:.1f} s of wall clock):\n"
+              f"{prof.key_averages().table(row_limit=ops)}\n\n"
+              "cProfile, time in each function itself (same run):\n"
+              + _top_functions(python, functions))
+    if error is not None:
+        report += f"\n\nthe script stopped early: {type(error).__name__}: {error}"
+    return report, error
 
 
 def run(only: str, seconds: float = 2.0, quick: bool = False) -> None:
@@ -101,7 +109,10 @@ def run(only: str, seconds: float = 2.0, quick: bool = False) -> None:
         if not Path(only).is_file():
             raise SystemExit(f"--profile: no such script {only!r}")
         print(f"== {only}{' --quick' if quick else ''}")
-        print(profile_script(only, quick=quick))
+        report, error = profile_script(only, quick=quick)
+        print(report)
+        if error is not None:
+            raise error
         return
     chosen = [w for w in WORKLOADS if only.lower() in w.name.lower()]
     if not chosen:

@@ -122,14 +122,20 @@ def test_profile_mode_runs_a_script_and_times_its_ops(tmp_path, capsys):
     assert "cProfile" in out and "tiny_lesson.py" in out  # the script's own frame is listed
 
 
-def test_profile_mode_restores_argv_when_the_script_fails(tmp_path):
+def test_profile_mode_prints_the_tables_of_a_script_that_fails_then_raises(tmp_path, capsys):
     import sys
 
     script = tmp_path / "broken.py"
-    script.write_text("raise ValueError('broken on purpose')\n")
+    script.write_text("import numpy as np\n"
+                      "import minidl\n"
+                      "(minidl.tensor(np.ones(3), requires_grad=True) * 2.0).sum().backward()\n"
+                      "raise ValueError('broken on purpose')\n")
     before = list(sys.argv)
     with pytest.raises(ValueError, match="broken on purpose"):
         bench.main(["--profile", str(script)])
+    out = capsys.readouterr().out
+    assert "Mul.forward" in out and "Sum.backward" in out  # the work done before the error
+    assert "the script stopped early: ValueError: broken on purpose" in out
     assert sys.argv == before
     from minidl.autograd import mode
 
