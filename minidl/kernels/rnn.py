@@ -2,16 +2,18 @@
 
 Per time step a fused layer does one matrix product (h(t-1) W_hh^T) and then the
 gate arithmetic on [B, G*H] arrays. The transcendental functions (tanh, and
-sigmoid written through it) are left to NumPy's ufuncs, which use SIMD; a call of
-tanh inside a numba loop goes to the C library one element at a time (numba is
-built here without a vector math library). These kernels do the rest, the products and sums that
-would otherwise take a dozen NumPy calls, each with its own temporary:
+sigmoid written through it) run as one SIMD pass over all gates at once, outside the
+gate kernels: NumPy's ``np.tanh`` for float64, ``tanh_float32`` below for float32
+(a call of tanh inside a numba loop would go to the C library one element at a time:
+numba is built here without a vector math library). The gate kernels do the rest,
+the products and sums that would otherwise take a dozen NumPy calls, each with its
+own temporary:
 
     sigmoid(a) = (1 + tanh(a / 2)) / 2
 
 so the layer scales the sigmoid gates' pre-activations by 1/2 (exact in binary
-floating point), takes one ``np.tanh`` over all gates at once, and these kernels
-turn the sigmoid blocks into 0.5 v + 0.5 as they read them.
+floating point), takes one tanh over all gates at once, and these kernels turn the
+sigmoid blocks into 0.5 v + 0.5 as they read them.
 
     lstm_gates:           i, f, o = 0.5 v + 0.5, g = v  (v = tanh of the scaled blocks);
                           c = f c_prev + i g
