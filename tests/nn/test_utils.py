@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from minidl import Tensor
-from minidl.nn.utils import clip_grad_norm_, clip_grad_value_
+from minidl.nn.utils import _power_sum, clip_grad_norm_, clip_grad_value_
 
 
 def params_with_grads(seed=0):
@@ -93,3 +93,20 @@ def test_clip_grad_value_():
 def test_reachable_as_nn_utils():
     nn = pytest.importorskip("minidl.nn")
     assert nn.utils.clip_grad_norm_ is clip_grad_norm_
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_clip_grad_norm_two_norm_equals_the_float64_power_sum_bitwise(dtype):
+    """The 2-norm's fast path (np.square computed in float64) gives exactly the number the
+    general path |float64(g)|^p gives: clipping, and so training, is unchanged by it."""
+    rng = np.random.default_rng(3)
+    grads = [rng.standard_normal(n).astype(dtype) * scale
+             for n, scale in ((100_003, 1e-3), (4096, 1.0), (7, 30.0))]
+    grads[1][5] = -0.0
+    ps = [Tensor(np.zeros_like(g), requires_grad=True) for g in grads]
+    for p, g in zip(ps, grads):
+        p.grad = g.copy()
+    for g in grads:
+        assert _power_sum(g, 2.0) == float(np.sum(np.abs(g.astype(np.float64)) ** 2.0))
+    general = sum(float(np.sum(np.abs(g.astype(np.float64)) ** 2.0)) for g in grads) ** 0.5
+    assert clip_grad_norm_(ps, max_norm=1e9).item() == np.asarray(general, dtype).item()
