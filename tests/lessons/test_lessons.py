@@ -118,8 +118,12 @@ def test_lesson_runs_as_a_notebook(lesson, tmp_path, monkeypatch, this_python_ke
     notebook = jupytext.read(lesson, fmt="py:percent")
     assert notebook.cells[0].cell_type == "markdown", "the docstring reads as a markdown cell"
     kernel = KernelManager(kernel_name="minidl-tests", kernel_spec_manager=this_python_kernel)
-    NotebookClient(notebook, km=kernel, timeout=600,
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    try:
+        NotebookClient(notebook, km=kernel, timeout=600,
+                       resources={"metadata": {"path": str(tmp_path)}}).execute()
+    finally:  # nbclient leaves a kernel it was given running: one idle process per lesson
+        if kernel.has_kernel:
+            kernel.shutdown_kernel(now=True)
 
     printed = "".join(o.get("text", "") for o in outputs_of(notebook, lambda o: "text" in o))
     assert "quick run" in printed, "MINIDL_QUICK=1 makes the notebook run quick"
