@@ -239,6 +239,13 @@ def bilinear_corners(y, x, height, width):
     return True, y_low, y_high, x_low, x_high, y - y_low, x - x_low, y_moves, x_moves
 
 
+@njit
+def bilinear_weights(ly, lx):
+    """The weights of the four corners (yl, xl), (yl, xh), (yh, xl), (yh, xh) of a sample
+    ``ly`` down and ``lx`` right of (yl, xl): (1-ly)(1-lx), (1-ly) lx, ly (1-lx), ly lx."""
+    return (1 - ly) * (1 - lx), (1 - ly) * lx, ly * (1 - lx), ly * lx
+
+
 @njit(parallel=True)
 def roi_align_forward_kernel(input, rois, out_h, out_w, spatial_scale, sampling_ratio, aligned):
     """Average of grid_h x grid_w bilinear samples in each bin.
@@ -274,8 +281,7 @@ def roi_align_forward_kernel(input, rois, out_h, out_w, spatial_scale, sampling_
                         inside, yl, yh, xl, xh, ly, lx, _, _ = bilinear_corners(y, x, height, width)
                         if not inside:
                             continue
-                        w1, w2 = (1 - ly) * (1 - lx), (1 - ly) * lx
-                        w3, w4 = ly * (1 - lx), ly * lx
+                        w1, w2, w3, w4 = bilinear_weights(ly, lx)
                         v1, v2 = pixels[n, yl, xl], pixels[n, yl, xh]
                         v3, v4 = pixels[n, yh, xl], pixels[n, yh, xh]
                         for c in range(channels):
@@ -323,8 +329,7 @@ def roi_align_backward_kernel(grad_out, rois, num_images, height, width, spatial
                             y, x, height, width)
                         if not inside:
                             continue
-                        w1, w2 = (1 - ly) * (1 - lx), (1 - ly) * lx
-                        w3, w4 = ly * (1 - lx), ly * lx
+                        w1, w2, w3, w4 = bilinear_weights(ly, lx)
                         p1, p2 = grad_pixels[n, yl, xl], grad_pixels[n, yl, xh]
                         p3, p4 = grad_pixels[n, yh, xl], grad_pixels[n, yh, xh]
                         for c in range(channels):
