@@ -84,3 +84,56 @@ def test_first_adam_step_has_size_lr():
     p.grad = np.array([2.0, -0.5, 1e3])
     Adam([p], lr=0.1).step()
     np.testing.assert_allclose(p.data, [-0.1, 0.1, -0.1], rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("make", [
+    lambda ps: Adam(ps, lr=0.01),
+    lambda ps: Adam(ps, lr=0.01, weight_decay=0.1, amsgrad=True),
+    lambda ps: AdamW(ps, lr=0.01, betas=(0.8, 0.9), weight_decay=0.1),
+    lambda ps: AdamW(ps, lr=0.01, amsgrad=True)])
+def test_one_pass_kernel_gives_the_numpy_passes_bits(monkeypatch, dtype, make):
+    """Adam.update runs the numba kernel on contiguous arrays of one dtype and the NumPy
+    passes otherwise: the parameters and the state after several steps are identical."""
+    from minidl.optim import adam as adam_module
+
+    rng = np.random.default_rng(5)
+    start = rng.standard_normal((7, 13)).astype(dtype)
+    grads = [rng.standard_normal((7, 13)).astype(dtype) for _ in range(4)]
+
+    def train(fusable):
+        monkeypatch.setattr(adam_module, "_fusable", fusable)
+        p = Tensor(start.copy(), requires_grad=True)
+        opt = make([p])
+        for g in grads:
+            p.grad = g.copy()
+            opt.step()
+        return [p.data] + [a for a in opt.state[p].values() if isinstance(a, np.ndarray)]
+
+    original = adam_module._fusable
+    kernel_calls = []
+
+    def fusable_and_counted(arrays):
+        kernel_calls.append(original(arrays))
+        return kernel_calls[-1]
+
+    kernel = train(fusable_and_counted)
+    numpy_passes = train(lambda arrays: False)
+    assert kernel_calls == [True] * len(grads) and len(kernel) == len(numpy_passes)
+    for got, want in zip(kernel, numpy_passes):
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got, want)
+
+
+def test_mixed_dtypes_and_strided_arrays_take_the_numpy_passes():
+    from minidl.optim.adam import _fusable
+
+    a32, a64 = np.zeros(4, np.float32), np.zeros(4)
+    assert _fusable([a32, a32.copy(), a32.copy(), a32.copy(), None])
+    assert not _fusable([a32, a64, a32.copy(), a32.copy(), None])  # a float64 gradient
+    assert not _fusable([a32, np.zeros(8, np.float32)[::2], a32.copy(), a32.copy(), None])
+    p = Tensor(np.ones(3, np.float32), requires_grad=True)
+    p.grad = np.array([1.0, -1.0, 0.5])  # float64 onto float32: NumPy's rules, as before
+    Adam([p], lr=0.1).step()
+    np.testing.assert_allclose(p.data, [0.9, 1.1, 0.9], rtol=1e-6)
+    assert p.data.dtype == np.float32
