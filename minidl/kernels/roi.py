@@ -63,7 +63,7 @@ def roi_pool_bin(rois, k, ph, pw, out_h, out_w, spatial_scale, height, width):
 
 
 @njit(parallel=True)
-def roi_pool_forward_kernel(input, rois, out_h, out_w, spatial_scale):
+def roi_pool_forward_kernel(input, rois, out_h, out_w, spatial_scale, with_argmax=True):
     """Max over each bin; remembers where the max was for the backward.
 
         for k in prange(K), ph, pw:       bins (h0, h1, w0, w1) from roi_pool_bin
@@ -77,6 +77,9 @@ def roi_pool_forward_kernel(input, rois, out_h, out_w, spatial_scale):
     at a time (input[n, c, h, w], c outermost) reads memory a whole plane apart for every
     channel and cannot be vectorized. Same maxima, same first-maximum argmax, same NaNs.
 
+    ``with_argmax=False`` (no gradient will be needed, e.g. at evaluation) skips the argmax:
+    the scan then only keeps the maxima, and the second output is an empty array.
+
     input: [N, C, H, W], rois: [K, 5] -> out: [K, C, out_h, out_w], argmax: int64, same shape.
     """
     _, channels, height, width = input.shape
@@ -84,7 +87,7 @@ def roi_pool_forward_kernel(input, rois, out_h, out_w, spatial_scale):
     pixels = np.ascontiguousarray(input.transpose((0, 2, 3, 1)))  # [N, H, W, C]
     # every element is written once below (empty bins too), so no zero-filling first
     out = np.empty((num_rois, channels, out_h, out_w), dtype=input.dtype)
-    argmax = np.empty((num_rois, channels, out_h, out_w), dtype=np.int64)
+    argmax = np.empty((num_rois if with_argmax else 0, channels, out_h, out_w), dtype=np.int64)
     for k in prange(num_rois):
         n = int(rois[k, 0])
         best = np.empty(channels, dtype=input.dtype)  # the running max of each channel
@@ -95,19 +98,25 @@ def roi_pool_forward_kernel(input, rois, out_h, out_w, spatial_scale):
                                               height, width)
                 if h1 <= h0 or w1 <= w0:
                     out[k, :, ph, pw] = 0
-                    argmax[k, :, ph, pw] = -1
+                    if with_argmax:
+                        argmax[k, :, ph, pw] = -1
                     continue
                 best[:] = pixels[n, h0, w0]
                 where[:] = h0 * width + w0
                 for h in range(h0, h1):
                     for w in range(w0, w1):
                         pixel, index = pixels[n, h, w], h * width + w
-                        for c in range(channels):
-                            larger = pixel[c] > best[c]  # strict: the first maximum stays
-                            best[c] = pixel[c] if larger else best[c]
-                            where[c] = index if larger else where[c]
+                        if with_argmax:
+                            for c in range(channels):
+                                larger = pixel[c] > best[c]  # strict: the first maximum stays
+                                best[c] = pixel[c] if larger else best[c]
+                                where[c] = index if larger else where[c]
+                        else:
+                            for c in range(channels):
+                                best[c] = pixel[c] if pixel[c] > best[c] else best[c]
                 out[k, :, ph, pw] = best
-                argmax[k, :, ph, pw] = where
+                if with_argmax:
+                    argmax[k, :, ph, pw] = where
     return out, argmax
 
 

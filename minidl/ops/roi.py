@@ -38,6 +38,7 @@ from __future__ import annotations
 import numpy as np
 
 from minidl.autograd.function import Function, as_array
+from minidl.autograd.mode import is_grad_enabled
 from minidl.autograd.tensor import Tensor
 from minidl.kernels.roi import (
     roi_align_backward_boxes_kernel,
@@ -54,11 +55,11 @@ from minidl.ops.shape import cat
 class RoIPool(Function):
     """out[k, c, ph, pw] = max over bin (ph, pw) of RoI k;  d out / d input = 1 at the argmax."""
 
-    def forward(ctx, input, rois, output_size=None, spatial_scale=1.0):
+    def forward(ctx, input, rois, output_size=None, spatial_scale=1.0, with_argmax=True):
         input = kernel_array(input, "roi_pool")
         rois = np.ascontiguousarray(rois, dtype=input.dtype)
         out, argmax = roi_pool_forward_kernel(input, rois, output_size[0], output_size[1],
-                                              spatial_scale)
+                                              spatial_scale, with_argmax)
         ctx.save_for_backward(argmax, rois)
         ctx.input_shape = input.shape
         return out
@@ -158,8 +159,11 @@ def roi_pool(input, boxes, output_size, spatial_scale: float = 1.0):
     _check_scale(spatial_scale, "roi_pool")
     rois = convert_boxes_to_roi_format(boxes, "roi_pool")
     check_rois(input, rois, "roi_pool")
+    # Only the backward reads the argmax: without a gradient to come (evaluation, no_grad)
+    # the kernel keeps just the maxima, a scan about 3x faster.
+    gradient_to_come = is_grad_enabled() and isinstance(input, Tensor) and input.requires_grad
     return RoIPool.apply(input, as_array(rois), output_size=size,
-                         spatial_scale=float(spatial_scale))
+                         spatial_scale=float(spatial_scale), with_argmax=gradient_to_come)
 
 
 def roi_align(input, boxes, output_size, spatial_scale: float = 1.0, sampling_ratio: int = -1,

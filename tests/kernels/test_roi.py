@@ -60,6 +60,9 @@ def test_roi_pool_kernel_with_many_channels_and_ties(dtype):
     np.testing.assert_array_equal(argmax, want_argmax)
     assert out.dtype == dtype
     assert (out == 1.5).sum() > 10  # bins whose max is a tie on the plateau were scanned
+    max_only, no_argmax = K.roi_pool_forward_kernel(x, rois, 3, 2, 0.5, False)
+    np.testing.assert_array_equal(max_only, want_out)  # without the argmax: the same maxima
+    assert no_argmax.size == 0
     grad = rng.standard_normal(out.shape).astype(dtype)
     np.testing.assert_allclose(K.roi_pool_backward_kernel(grad, argmax, rois, 2, 8, 9),
                                K.roi_pool_backward_reference(grad, argmax, rois, 2, 8, 9),
@@ -80,6 +83,9 @@ def test_roi_pool_kernel_keeps_torchvisions_nan_rule():
     later[0, 0, 2, 2] = np.nan
     out, argmax = K.roi_pool_forward_kernel(later, whole_map, 1, 1, 1.0)
     assert out[0, 0, 0, 0] == 15.0 and argmax[0, 0, 0, 0] == 15
+    for image, want in ((first, np.nan), (later, 15.0)):  # the max-only scan: the same rule
+        out, _ = K.roi_pool_forward_kernel(image, whole_map, 1, 1, 1.0, False)
+        np.testing.assert_array_equal(out[0, 0, 0, 0], want)
 
 
 @pytest.mark.kernel

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+import minidl as md
 import minidl.nn.functional as F
 from minidl import Tensor, gradcheck
 
@@ -186,6 +187,31 @@ def test_roi_pool_gradcheck_input():
     x = Tensor(RNG.standard_normal((2, 2, 5, 6)), requires_grad=True)  # no ties in a bin
     rois = random_rois(4, 2, 10, 12, RNG)
     assert gradcheck(lambda t: F.roi_pool(t, rois, (2, 3), 0.5), [x])
+
+
+def test_roi_pool_without_a_gradient_to_come_skips_the_argmax(monkeypatch):
+    """Under no_grad, or for an input that needs no gradient, the kernel keeps only the maxima;
+    the values are those of the run that records the argmax for a backward."""
+    from minidl.ops import roi as roi_module
+
+    x = RNG.standard_normal((2, 3, 6, 8))
+    rois = random_rois(5, 2, 12, 16, RNG)
+    asked = []
+    kernel = roi_module.roi_pool_forward_kernel
+
+    def recording(*args):
+        asked.append(args[-1])
+        return kernel(*args)
+
+    monkeypatch.setattr(roi_module, "roi_pool_forward_kernel", recording)
+    with_grad = F.roi_pool(Tensor(x, requires_grad=True), rois, (2, 3), 0.5)
+    with md.no_grad():
+        in_no_grad = F.roi_pool(Tensor(x, requires_grad=True), rois, (2, 3), 0.5)
+    constant = F.roi_pool(Tensor(x), rois, (2, 3), 0.5)
+    assert asked == [True, False, False]
+    np.testing.assert_array_equal(in_no_grad.data, with_grad.data)
+    np.testing.assert_array_equal(constant.data, with_grad.data)
+    with_grad.sum().backward()  # the recorded argmax still reaches the backward
 
 
 def test_roi_pool_gives_boxes_no_gradient():
