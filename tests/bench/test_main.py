@@ -9,7 +9,7 @@ from minidl.bench import startup
 def test_bench_autograd_section_prints_its_table(capsys):
     bench.main(["autograd", "--quick"])
     out = capsys.readouterr().out
-    assert "per-node cost" in out and "MLP training step" in out
+    assert "per-node cost" in out and "MLP training step" in out and "AdamW step" in out
 
 
 def test_bench_rejects_an_unknown_section():
