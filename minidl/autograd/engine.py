@@ -29,6 +29,7 @@ from operator import attrgetter
 import numpy as np
 
 from minidl.autograd import mode
+from minidl.kernels.copy import transpose_into
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
@@ -142,7 +143,7 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
                     parent.grad = parent.grad + g
                 else:
                     parent.grad = g if made_for_this_input(g, out_grad, in_grads, node) \
-                        else g.copy()
+                        else owned_copy(g)
             elif fn in grads:
                 grads[fn] = grads[fn] + g
             else:
@@ -164,6 +165,21 @@ def made_for_this_input(g, out_grad, in_grads, node) -> bool:
     if sum(other is g for other in in_grads) > 1:
         return False
     return not any(g is saved for saved in node.saved_tensors or ())
+
+
+def owned_copy(g: np.ndarray) -> np.ndarray:
+    """A C-contiguous copy of ``g``. A large transposed matrix (the gradient of an nn.Linear
+    weight arrives as one) is copied tile by tile (minidl/kernels/copy.py): NumPy's own
+    copy walks it a row apart per element, many times slower. Same values either way."""
+    if g.ndim == 2 and g.size >= _TILED_COPY_MIN and g.flags.f_contiguous \
+            and not g.flags.c_contiguous:
+        out = np.empty(g.shape, g.dtype)
+        transpose_into(g.T, out)
+        return out
+    return g.copy()
+
+
+_TILED_COPY_MIN = 1 << 16  # below about 64K entries NumPy's copy fits in cache anyway
 
 
 def raise_wrong_count(node, in_grads) -> None:

@@ -386,3 +386,21 @@ def test_a_leaf_grad_is_not_an_array_the_op_saved():
     x.grad[:] = 0  # in place, between two backward passes through the same graph
     y.backward(np.ones(3))
     np.testing.assert_array_equal(x.grad, [2.0, 2.0, 2.0])
+
+
+def test_a_large_transposed_gradient_reaches_the_leaf_as_an_owned_c_contiguous_copy():
+    """nn.Linear's weight gradient arrives as a transposed view; the engine copies it tile by
+    tile (minidl/kernels/copy.py) above 64K entries: the same numbers as NumPy's copy."""
+    import minidl.nn.functional as F
+    from minidl.autograd import engine
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, 300)).astype(np.float32)
+    for out_features in (3, 300):  # 900 entries: NumPy's copy; 90,000: the tiled one
+        w = Tensor(rng.standard_normal((out_features, 300)).astype(np.float32),
+                   requires_grad=True)
+        g = rng.standard_normal((5, out_features)).astype(np.float32)
+        F.linear(Tensor(x), w).backward(g)
+        np.testing.assert_array_equal(w.grad, np.matmul(x.T, g).T)
+        assert w.grad.flags.c_contiguous and w.grad.flags.owndata
+    assert 3 * 300 < engine._TILED_COPY_MIN <= 300 * 300
