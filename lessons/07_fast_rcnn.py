@@ -32,22 +32,21 @@ more than ten times cheaper per image than R-CNN's warped crops (the paper:
 146x at test time with VGG16). The detector reaches a VOC07 mAP far above a
 trivial detector that scores the same proposals at random. NMS at 0.3 and 0.5
 are compared on validation. The 25% rule beats uniform sampling by several
-times the spread between seeds. Full run: about 5 minutes of CPU time (one
+times the spread between seeds. Full run: about 4 minutes of CPU time (one
 core).
 
 *Measured (full run, seed 0): the stand-in proposals (169 per image) cover
 every test object at IoU 0.5 and 93.7% at 0.7; 9.5% of them are foreground.
-R-CNN's network on 162 warped proposals: 926 ms per image; Fast R-CNN's
-backbone once plus RoIPool and the head on every proposal: 6.2 + 44.9 = 51.1
-ms, 18x less. NMS on validation: VOC07 mAP 0.586 at 0.3, 0.579 at 0.5 (0.3
+R-CNN's network on 162 warped proposals: 234 ms per image; Fast R-CNN's
+backbone once plus RoIPool and the head on every proposal: 1.2 + 5.9 = 7.1
+ms, 33x less. NMS on validation: VOC07 mAP 0.586 at 0.3, 0.579 at 0.5 (0.3
 kept). Test VOC07 mAP 0.603, COCO AP@[.5:.95] 0.332 (AP50 0.620); the trivial
 detector 0.013. Sampling ablation, three seeds, validation VOC07 mAP: 25%
 foreground 0.573 ± 0.009, uniform 0.497 ± 0.003 (test: 0.586 ± 0.012 and
-0.498 ± 0.012); uniform batches hold 11.2% foreground. Time: 287 s of CPU
-(user + sys, one thread: `OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1`); the
-run took 36 minutes of wall clock on a machine shared with other jobs (load
-about 13), so its milliseconds and images per second are inflated by the
-load; their ratios are what to read.*
+0.498 ± 0.012); uniform batches hold 11.2% foreground; test images per
+second 104. Time: 234 s of CPU (user + sys, one thread:
+`OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1`), 4.7 minutes of wall clock
+beside another one-thread job on the second core.*
 
 Run: `python lessons/07_fast_rcnn.py [--quick] [--seed S] [--out DIR]`
 """
