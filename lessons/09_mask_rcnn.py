@@ -33,7 +33,7 @@ trend), mostly at AP75; the sigmoid / softmax and FCN / MLP gaps are measured
 and reported as they come, including where the paper's trend does not appear
 at this scale. Keypoint R-CNN places most keypoints within a fifth of a torso
 length, well above the mean pose in the same boxes; the hourglass's second
-stack improves on its first. Full run: about 5 minutes of CPU time (one
+stack improves on its first. Full run: about 4 minutes of CPU time (one
 core).
 
 *Measured (full run, seed 0): RoIPool's region is off the box by 2.01 px per
@@ -47,10 +47,9 @@ confident detections left with an empty mask; MLP head 0.230 ± 0.001, above
 the FCN (Table 2e's trend does not appear). Keypoint R-CNN: PCK@0.2 0.580
 against 0.355 for the mean pose in the same boxes; on single figures the
 hourglass's stack 1 reaches 0.278, stack 2 0.424, Keypoint R-CNN 0.819.
-Time: 315 s of CPU (user + sys, one thread: `OPENBLAS_NUM_THREADS=1
-NUMBA_NUM_THREADS=1`); the run took 32 minutes of wall clock on a machine
-shared with other jobs (load about 13), so its times and images per second
-say little.*
+Test images per second: Mask R-CNN 112, Keypoint R-CNN 120. Time: 239 s of
+CPU (user + sys, one thread: `OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1`),
+4.1 minutes of wall clock beside another one-thread job on the second core.*
 
 Run: `python lessons/09_mask_rcnn.py [--quick] [--seed S] [--out DIR]`
 """
