@@ -36,7 +36,7 @@ reach) on 3,000 crowded images, both detectors find the small shapes that share
 an 8 x 8 cell as often as the lone ones, within a few points measured to about
 +-0.01 (YOLO v1, whose own grid is the finer 16 x 16, even more often) -- after
 2 epochs their recall on small objects is low whether they share a cell or not
-(exercise 5 makes the grid coarser). Full run on a 2-core laptop: about 5 minutes.
+(exercise 5 makes the grid coarser). Full run on a 2-core laptop: about 4 minutes.
 
 *Measured (full run, seed 0): YOLO v1 test VOC07 mAP 0.227 with NMS at 0.3
 (chosen on validation), 0.174 without (10.6 -> 4.1 detections per image);
@@ -46,9 +46,9 @@ against 0.769); small-dominated sizes, 9 priors: 1 - IoU 0.644, Euclidean
 0.623. YOLO v2 (5 k-means priors): VOC07 mAP 0.409, COCO AP 0.198. Recall on
 the crowded set (3,000 images, k best detections): YOLO v1 0.215 of the 18,818
 objects alone in their 8 x 8 cell, 0.257 of the 1,413 sharing one (gap -0.042
-+- 0.012); YOLO v2 0.287 and 0.286 (+0.001 +- 0.012). 294 s of CPU (user +
-system, one thread, beside another job on the second core); 7 minutes of wall
-clock. With two threads the products round differently and the trained models
++- 0.012); YOLO v2 0.287 and 0.286 (+0.001 +- 0.012). 208 s of CPU (user +
+system, one thread, beside another job on the second core); 3.5 minutes of
+wall clock. With two threads the products round differently and the trained models
 differ a little; the checks hold for both.*
 
 Run: `python lessons/10_yolo.py [--quick] [--seed S] [--out DIR]`
