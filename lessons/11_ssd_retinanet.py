@@ -45,19 +45,16 @@ detectors' training time).
 RetinaNet (gamma 0) 0.318 (0.138). The easiest 90% of the negatives carry
 74.7% of their loss under cross-entropy, 34.4% under the focal loss. Loss at
 step 1, zero bias against pi = 0.01: 35.4 against 1.63 (focal), 47.5 against
-4.63 (cross-entropy). Ablation (15 runs, 138 s), validation COCO AP over 3
+4.63 (cross-entropy). Ablation (15 runs, 142 s), validation COCO AP over 3
 seeds (+- 0.001 each): gamma 0: 0.017; 0.5: 0.016; 1: 0.013; 2: 0.008; 5:
 0.004 (VOC07 mAP 0.096, 0.096, 0.081, 0.053, 0.027). The table (test VOC07
-mAP, COCO AP, images per second at batch 1): SSD 0.666, 0.424, 163;
-RetinaNet 0.318, 0.138, 157; Fast R-CNN (proposals made from the truth)
-0.573, 0.314, 88; Faster R-CNN 0.734, 0.523, 128; Mask R-CNN 0.588, 0.375,
-85; YOLO v1 0.219, 0.070, 428; YOLO v2 0.409, 0.198, 394; DETR 0.010, 0.001,
-113; CenterNet 0.536, 0.292, 129 (the two-stage detectors trained here, the
-others loaded from lessons 10 and 16). 497 s of CPU (user + system); 9
-minutes of wall clock. (The images per second were measured before the RoI
-kernels went channels-last, which made RoIPool about 2x and RoIAlign 3-7x faster;
-the R-CNN rates, which include them, were not measured again. The kernels' results
-are bitwise the same, so every other figure stands.)*
+mAP, COCO AP, images per second at batch 1): SSD 0.666, 0.424, 129;
+RetinaNet 0.318, 0.138, 115; Fast R-CNN (proposals made from the truth)
+0.573, 0.314, 97; Faster R-CNN 0.734, 0.523, 110; Mask R-CNN 0.588, 0.375,
+73; YOLO v1 0.219, 0.070, 268; YOLO v2 0.409, 0.198, 271; DETR 0.010, 0.001,
+90; CenterNet 0.536, 0.292, 113 (the two-stage detectors trained here, the
+others loaded from lessons 10 and 16). 517 s of CPU (user + system, one
+thread, alone on the machine); 8.6 minutes of wall clock.*
 
 Run: `python lessons/11_ssd_retinanet.py [--quick] [--seed S] [--out DIR]`
 """
