@@ -179,7 +179,11 @@ def _correlate_and_weight_grad(image, w_shape, window, groups, out_hw, w=None, b
     output = w is not None
     wg = w.reshape(G, Cout // G, K // G) if output else None
     y = np.empty((N, Cout) + tuple(out_hw), dtype=image.dtype) if output else None
-    grad = np.zeros((G, Cout // G, K // G), dtype=image.dtype) if plane is not None else None
+    # dW is made in the weight's shape and summed into through a [G, Cout/G, K/G] view, so
+    # that the array returned owns its memory: the engine hands such an array to the
+    # weight's .grad as it is (a view would be copied first)
+    weight_grad = np.zeros(w_shape, dtype=image.dtype) if plane is not None else None
+    grad = weight_grad.reshape(G, Cout // G, K // G) if plane is not None else None
     if _is_pointwise(window, image.shape[2:], out_hw):  # the columns are the image's pixels
         pixels = image.reshape(N, G, K // G, L)
         if output:
@@ -189,7 +193,7 @@ def _correlate_and_weight_grad(image, w_shape, window, groups, out_hw, w=None, b
         if grad is not None:
             grad += np.matmul(plane.reshape(N, G, Cout // G, L),
                               pixels.transpose(0, 1, 3, 2)).sum(axis=0)
-        return y, (grad.reshape(w_shape) if grad is not None else None), None
+        return y, weight_grad, None
     keep = keep_columns and N * K * L * image.itemsize <= _KEEP_COLUMNS_BYTES
     chunks = _Chunks(N, K, Cout, out_hw, image.dtype, keep=keep)
     for k, n0, B in chunks:
@@ -198,8 +202,7 @@ def _correlate_and_weight_grad(image, w_shape, window, groups, out_hw, w=None, b
             _correlate_chunk(cols, wg, B, chunks, y[n0:n0 + B], bias)
         if grad is not None:
             _weight_grad_chunk(cols, plane[n0:n0 + B], B, chunks, grad)
-    return y, (grad.reshape(w_shape) if grad is not None else None), \
-        (chunks.kept if keep else None)
+    return y, weight_grad, (chunks.kept if keep else None)
 
 
 def _correlate_adjoint(plane, w, window, groups, image_shape):

@@ -330,3 +330,23 @@ def test_non_integer_window_arguments_name_the_op_and_the_argument(kwargs, name)
         F.conv2d(x, w, **kwargs)
     with pytest.raises(TypeError, match=rf"conv_transpose2d: {name} must be an int"):
         F.conv_transpose2d(x, w, **kwargs)
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+@pytest.mark.parametrize("kernel_size", [1, 3])  # 1: the pointwise path without im2col
+def test_conv_gradients_reach_the_leaves_without_a_copy(monkeypatch, transposed, kernel_size):
+    """The input, weight and bias gradients are arrays made for them (the weight's in its own
+    shape, not a reshaped view), so the engine stores them as .grad without copying."""
+    from minidl.autograd import engine
+
+    copies = []
+    monkeypatch.setattr(engine, "owned_copy", lambda g: copies.append(g.shape) or g.copy())
+    rng = np.random.default_rng(0)
+    x = Tensor(rng.standard_normal((2, 4, 5, 5)), requires_grad=True)
+    # conv2d's weight is [out, in, k, k], conv_transpose2d's [in, out, k, k]
+    w_shape = (4, 3) if transposed else (3, 4)
+    w = Tensor(rng.standard_normal(w_shape + (kernel_size, kernel_size)), requires_grad=True)
+    b = Tensor(rng.standard_normal(3), requires_grad=True)
+    (F.conv_transpose2d if transposed else F.conv2d)(x, w, b).sum().backward()
+    assert copies == []
+    assert x.grad.shape == x.shape and w.grad.shape == w.shape and b.grad.shape == (3,)
