@@ -32,7 +32,7 @@ very long training. Section 5's dense detector, lesson 11's SSD, has several
 confident (score >= 0.5) same-class pairs overlapping by IoU > 0.5 per image
 before its NMS -- section 1's many default boxes per object -- and none after.
 CenterNet, trained for 2 epochs, detects without NMS at VOC07 mAP 0.536.
-Full run on a 2-core laptop: about 4-5 minutes when lesson 11 has saved its SSD
+Full run on a 2-core laptop: about 5 minutes when lesson 11 has saved its SSD
 (else add about 1 minute to train it here).
 
 *Measured (full run, seed 0): each validation object is the target of 7.7 of
@@ -41,8 +41,8 @@ matrices; log-log slope of its work 2.99 on C = i j (2.34 on random costs).
 DETR (750 steps): matched loss 14.58 -> 7.92 (first and last 20 steps), test
 VOC07 mAP 0.010 (COCO AP 0.001), 0.00 duplicate pairs per image without NMS;
 SSD (lesson 11's, 2 epochs) 6.76 before NMS, 0.00 after. CenterNet (2 epochs):
-VOC07 mAP 0.536, COCO AP 0.292, 0.00 duplicate pairs without NMS. 253 s of CPU
-(user + system); 4.3 minutes of wall clock.*
+VOC07 mAP 0.536, COCO AP 0.292, 0.00 duplicate pairs without NMS. 303 s of CPU
+(user + system, one thread, alone on the machine); 5.1 minutes of wall clock.*
 
 Run: `python lessons/16_detr.py [--quick] [--seed S] [--out DIR]`
 """
