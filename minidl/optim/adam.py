@@ -86,9 +86,8 @@ class Adam(Optimizer):
         if _fusable(arrays):
             # One pass in numba, bit for bit the NumPy passes (minidl/kernels/optim.py):
             # the Python floats rounded to the arrays' dtype, as NumPy rounds them.
-            dtype = param.dtype.type
             flat = [a.reshape(-1) if a is not None else np.empty(0, param.dtype) for a in arrays]
-            kernels.adam_update(*flat, amsgrad, *(dtype(s) for s in scalars[1:]))
+            kernels.adam_update(*flat, amsgrad, *np.array(scalars[1:], dtype=param.dtype))
         else:
             kernels.adam_update_reference(*arrays, *scalars)
 

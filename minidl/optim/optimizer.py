@@ -130,16 +130,19 @@ class Optimizer:
 
     def _check_grad(self, p: Tensor) -> None:
         grad = p.grad
-        where = f"the gradient of parameter {self._index_of(p)} (shape {p.data.shape})"
         if not isinstance(grad, np.ndarray):
-            raise TypeError(f"{self.name}: {where} is a {type(grad).__name__}; "
+            raise TypeError(f"{self.name}: {self._where(p)} is a {type(grad).__name__}; "
                             "expected an ndarray (p.grad is a plain ndarray in minidl)")
         if grad.dtype.kind != "f":
-            raise TypeError(f"{self.name}: {where} has dtype {grad.dtype}; expected "
+            raise TypeError(f"{self.name}: {self._where(p)} has dtype {grad.dtype}; expected "
                             f"floating point, like the parameter ({p.data.dtype})")
         if grad.shape != p.data.shape:
-            raise ValueError(f"{self.name}: {where} has shape {grad.shape}; it must match "
-                             "its parameter")
+            raise ValueError(f"{self.name}: {self._where(p)} has shape {grad.shape}; it must "
+                             "match its parameter")
+
+    def _where(self, p: Tensor) -> str:
+        """Names p's gradient in an error (only then: finding its number scans every parameter)."""
+        return f"the gradient of parameter {self._index_of(p)} (shape {p.data.shape})"
 
     def _index_of(self, p: Tensor) -> int:
         """The number of ``p`` in ``state_dict()`` (counted across groups, from 0)."""
