@@ -182,8 +182,10 @@ def _correlate_and_weight_grad(image, w_shape, window, groups, out_hw, w=None, b
     # dW is made in the weight's shape and summed into through a [G, Cout/G, K/G] view, so
     # that the array returned owns its memory: the engine hands such an array to the
     # weight's .grad as it is (a view would be copied first)
-    weight_grad = np.zeros(w_shape, dtype=image.dtype) if plane is not None else None
-    grad = weight_grad.reshape(G, Cout // G, K // G) if plane is not None else None
+    weight_grad = grad = None
+    if plane is not None:
+        weight_grad = np.zeros(w_shape, dtype=image.dtype)
+        grad = weight_grad.reshape(G, Cout // G, K // G)
     if _is_pointwise(window, image.shape[2:], out_hw):  # the columns are the image's pixels
         pixels = image.reshape(N, G, K // G, L)
         if output:

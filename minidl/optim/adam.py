@@ -76,8 +76,7 @@ class Adam(Optimizer):
         decoupled = self.decoupled_weight_decay
         arrays = [param, grad, state["exp_avg"], state["exp_avg_sq"],
                   state["max_exp_avg_sq"] if amsgrad else None]
-        scalars = [amsgrad,
-                   1 - lr * wd if decoupled else 1.0,  # AdamW: p *= 1 - lr * weight_decay
+        numbers = [1 - lr * wd if decoupled else 1.0,  # AdamW: p *= 1 - lr * weight_decay
                    0.0 if decoupled else wd,  # Adam: g = grad + weight_decay * p
                    beta1, 1 - beta1, beta2, 1 - beta2,
                    lr / (1 - beta1 ** t),  # step size, with m's bias correction
@@ -87,9 +86,9 @@ class Adam(Optimizer):
             # One pass in numba, bit for bit the NumPy passes (minidl/kernels/optim.py):
             # the Python floats rounded to the arrays' dtype, as NumPy rounds them.
             flat = [a.reshape(-1) if a is not None else np.empty(0, param.dtype) for a in arrays]
-            kernels.adam_update(*flat, amsgrad, *np.array(scalars[1:], dtype=param.dtype))
+            kernels.adam_update(*flat, amsgrad, *np.array(numbers, dtype=param.dtype))
         else:
-            kernels.adam_update_reference(*arrays, *scalars)
+            kernels.adam_update_reference(*arrays, amsgrad, *numbers)
 
 
 def _fusable(arrays) -> bool:
