@@ -212,6 +212,80 @@ def test_with_and_without_the_kept_columns_agree_with_the_loop(monkeypatch, keep
              lambda x, w, b: conv2d_loop(x, w, b, stride=2, padding=1, groups=2), [x, w, b])
 
 
+def share_among_threads(monkeypatch, count=2):
+    """Make every layer share its chunks among ``count`` threads, on any machine: BLAS seems
+    to have ``count`` threads (its real count is left alone), and several chunks per batch.
+    Returns the list of share counts that run_shares is called with."""
+    monkeypatch.setattr(conv_ops, "_SHARE_MIN_BYTES", -1)
+    monkeypatch.setattr(conv_ops, "_CHUNK_BYTES", 200)
+    monkeypatch.setattr(conv_ops.threads, "blas_threads", lambda n=None: count if n is None else n)
+    monkeypatch.setattr(conv_ops.os, "cpu_count", lambda: 8)
+    calls, real = [], conv_ops.threads.run_shares
+
+    def counting(work, shares):
+        calls.append(len(shares))
+        return real(work, shares)
+
+    monkeypatch.setattr(conv_ops.threads, "run_shares", counting)
+    return calls
+
+
+@pytest.mark.parametrize("keep_bytes", [0, 1 << 30])
+def test_shared_among_threads_the_layer_agrees_with_the_loop(monkeypatch, keep_bytes):
+    """A large layer's chunks run on BLAS's threads, each thread its own images; forward,
+    input and weight gradients stay exact (gradcheck in float64)."""
+    calls = share_among_threads(monkeypatch)
+    monkeypatch.setattr(conv_ops, "_KEEP_COLUMNS_BYTES", keep_bytes)
+    x, w, b = RNG.standard_normal((5, 2, 5, 5)), RNG.standard_normal((6, 1, 3, 3)), \
+        RNG.standard_normal(6)
+    check_op(lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1, groups=2),
+             lambda x, w, b: conv2d_loop(x, w, b, stride=2, padding=1, groups=2), [x, w, b])
+    assert calls and set(calls) == {2}
+
+
+def test_shared_among_threads_the_transposed_conv_agrees_with_the_loop(monkeypatch):
+    calls = share_among_threads(monkeypatch, count=3)
+    x, w, b = RNG.standard_normal((4, 2, 3, 3)), RNG.standard_normal((2, 3, 3, 3)), \
+        RNG.standard_normal(3)
+    check_op(lambda x, w, b: F.conv_transpose2d(x, w, b, stride=2, padding=1),
+             lambda x, w, b: conv_transpose2d_loop(x, w, b, stride=2, padding=1), [x, w, b])
+    assert calls and set(calls) == {3}
+
+
+def test_sharing_changes_only_the_order_in_which_the_weight_gradient_is_summed(monkeypatch):
+    """Each chunk's products are the same products on either path (BLAS's real thread count
+    is untouched here), so the output and the input gradient are equal bit for bit; the
+    weight gradient adds the shares' sums at the end, equal to rounding."""
+    x = Tensor(RNG.standard_normal((6, 3, 6, 6)).astype(np.float32), requires_grad=True)
+    w = Tensor(RNG.standard_normal((4, 3, 3, 3)).astype(np.float32), requires_grad=True)
+    monkeypatch.setattr(conv_ops, "_KEEP_COLUMNS_BYTES", 0)
+    results = []
+    for share in (False, True):
+        if share:
+            assert share_among_threads(monkeypatch) is not None
+        else:
+            monkeypatch.setattr(conv_ops, "_CHUNK_BYTES", 200)
+        x.grad = w.grad = None
+        y = F.conv2d(x, w, padding=1)
+        (y * y).sum().backward()
+        results.append((y.data.copy(), x.grad.copy(), w.grad.copy()))
+    (y1, gx1, gw1), (y2, gx2, gw2) = results
+    np.testing.assert_array_equal(y1, y2)
+    np.testing.assert_array_equal(gx1, gx2)
+    np.testing.assert_allclose(gw1, gw2, rtol=1e-5)
+
+
+def test_with_one_blas_thread_nothing_is_shared(monkeypatch):
+    """OPENBLAS_NUM_THREADS=1 (how the lessons' timings are measured): one thread does it all,
+    exactly as before sharing existed."""
+    calls = share_among_threads(monkeypatch, count=1)
+    x = Tensor(RNG.standard_normal((4, 2, 5, 5)), requires_grad=True)
+    w = Tensor(RNG.standard_normal((3, 2, 3, 3)), requires_grad=True)
+    F.conv2d(x, w, padding=1).sum().backward()
+    F.conv_transpose2d(x, w.permute(1, 0, 2, 3), padding=1).sum().backward()
+    assert calls == []
+
+
 def test_a_small_layer_runs_im2col_once_per_step(monkeypatch):
     calls = []
     real = conv_ops.kernels.im2col
