@@ -22,6 +22,7 @@ run this mode (``pip install torch``). It is imported only here.
 
 from __future__ import annotations
 
+import ctypes
 import math
 import os
 import resource
@@ -33,7 +34,6 @@ from typing import NamedTuple
 import numpy as np
 
 from minidl.utils.jit import load_numba
-from minidl.utils.threads import blas_threads
 
 GOAL = 1.3  # every row: minidl / PyTorch <= 1.3
 GEOMEAN_GOAL = 1.0
@@ -46,6 +46,28 @@ class Workload(NamedTuple):
 
     name: str
     build: Callable
+
+
+def blas_threads(threads: int | None = None) -> int | None:
+    """Set NumPy's OpenBLAS to ``threads`` threads (if given) and return how many it uses,
+    or None where that cannot be found (another BLAS, or no /proc). OpenBLAS reads its
+    environment only when it loads; its ``*_set_num_threads`` function changes it after."""
+    try:
+        with open("/proc/self/maps") as f:
+            paths = {line.split()[-1] for line in f if "openblas" in line.lower()}
+    except OSError:
+        return None
+    for path in sorted(paths):
+        lib = ctypes.CDLL(path)
+        for prefix in ("scipy_openblas", "openblas"):
+            for suffix in ("64_", ""):
+                setter = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
+                getter = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
+                if setter is not None and getter is not None:
+                    if threads is not None:
+                        setter(threads)
+                    return getter()
+    return None
 
 
 def import_torch(threads: int = 2):

@@ -32,16 +32,11 @@ in the columns, [C*kh*kw, B*Hout*Wout], so a chunk is one matrix product however
 small its images; the output planes come back side by side too, [Cout, B*Hout*Wout],
 and are copied into [B, Cout, Hout, Wout] (the bias added on the way). A small layer
 (columns of at most 8 MB for the whole batch) keeps its columns from forward to
-backward, so the weight gradient does not make them again. A larger layer shares its
-chunks among the threads NumPy's BLAS would use (``_shares``): each thread copies and
-multiplies its own images, with BLAS on one thread meanwhile, instead of every core but
-one waiting while im2col / col2im run (minidl/utils/threads.py). A 1x1 convolution with
+backward, so the weight gradient does not make them again. A 1x1 convolution with
 stride 1 and no padding skips im2col altogether: its columns are the pixels themselves.
 """
 
 from __future__ import annotations
-
-import os
 
 import numpy as np
 
@@ -49,7 +44,6 @@ from minidl.autograd.function import Function
 from minidl.autograd.tensor import Tensor
 from minidl.kernels import conv as kernels
 from minidl.ops.checks import check_float, kernel_array
-from minidl.utils import threads
 
 # im2col buffer per chunk of images: about half of one core's L2 cache.
 _CHUNK_BYTES = 1 << 20
@@ -57,35 +51,11 @@ _CHUNK_BYTES = 1 << 20
 # forward to backward, so the weight gradient does not im2col the input a second time. Small,
 # few-channel layers spend much of their time in im2col; the memory it holds is bounded.
 _KEEP_COLUMNS_BYTES = 8 << 20
-# A layer whose columns (for the whole batch) take more than this shares its chunks among
-# BLAS's threads; a smaller one runs them on one, where starting threads costs more than
-# the shared copies save (conv B of the benchmark: 3.8 MB of columns, 14% slower shared).
-_SHARE_MIN_BYTES = 8 << 20
 
 
 def _chunk_size(n: int, bytes_per_image: int) -> int:
     """How many images to im2col at once so their columns fit in about _CHUNK_BYTES."""
     return max(1, min(n, _CHUNK_BYTES // max(1, bytes_per_image)))
-
-
-def _shares(chunks, columns_bytes: int) -> list:
-    """The chunks as one run of consecutive chunks per thread: as many runs as NumPy's BLAS
-    has threads (at most one per core) when the whole batch's columns take more than
-    _SHARE_MIN_BYTES, else a single run (always one for chunks that keep their columns:
-    they are kept in the order they are made)."""
-    count = 1
-    if columns_bytes > _SHARE_MIN_BYTES and not chunks.keep:
-        count = min(threads.blas_threads() or 1, os.cpu_count() or 1)
-    return threads.split_evenly(list(chunks), count)
-
-
-def _run(work, shares) -> list:
-    """``[work(share) for share in shares]``: several shares at once on as many threads, with
-    BLAS on one thread meanwhile (each thread is one core's worth of work already)."""
-    if len(shares) == 1:
-        return [work(shares[0])]
-    with threads.one_blas_thread():
-        return threads.run_shares(work, shares)
 
 
 def _is_pointwise(window, image_hw, out_hw) -> bool:
@@ -226,29 +196,14 @@ def _correlate_and_weight_grad(image, w_shape, window, groups, out_hw, w=None, b
             grad += np.matmul(plane.reshape(N, G, Cout // G, L),
                               pixels.transpose(0, 1, 3, 2)).sum(axis=0)
         return y, weight_grad, None
-    columns_bytes = N * K * L * image.itemsize
-    keep = keep_columns and columns_bytes <= _KEEP_COLUMNS_BYTES
+    keep = keep_columns and N * K * L * image.itemsize <= _KEEP_COLUMNS_BYTES
     chunks = _Chunks(N, K, Cout, out_hw, image.dtype, keep=keep)
-    shares = _shares(chunks, columns_bytes)
-
-    def work(share):
-        """The chunks of one share, with scratch buffers of their own; the weight gradient of
-        the first share is summed into ``grad``, of each other share into an array of its own."""
-        first = share is shares[0]
-        own = chunks if first else _Chunks(N, K, Cout, out_hw, image.dtype)
-        part = grad if grad is None or first else np.zeros_like(grad)
-        for k, n0, B in share:
-            cols = columns[k] if columns is not None else _columns(image, n0, B, window, own)
-            if output:
-                _correlate_chunk(cols, wg, B, own, y[n0:n0 + B], bias)
-            if part is not None:
-                _weight_grad_chunk(cols, plane[n0:n0 + B], B, own, part)
-        return part
-
-    parts = _run(work, shares)
-    for part in parts[1:]:  # the shares' weight gradients, added in the order of the images
-        if part is not None:
-            grad += part
+    for k, n0, B in chunks:
+        cols = columns[k] if columns is not None else _columns(image, n0, B, window, chunks)
+        if output:
+            _correlate_chunk(cols, wg, B, chunks, y[n0:n0 + B], bias)
+        if grad is not None:
+            _weight_grad_chunk(cols, plane[n0:n0 + B], B, chunks, grad)
     return y, weight_grad, (chunks.kept if keep else None)
 
 
@@ -268,18 +223,11 @@ def _correlate_adjoint(plane, w, window, groups, image_shape):
         return image
     image = np.zeros(image_shape, dtype=plane.dtype)
     chunks = _Chunks(N, K, Cout, out_hw, plane.dtype)
-    shares = _shares(chunks, N * K * L * plane.itemsize)
-
-    def work(share):
-        """The chunks of one share, with scratch buffers of their own."""
-        own = chunks if share is shares[0] else _Chunks(N, K, Cout, out_hw, plane.dtype)
-        for _, n0, B in share:
-            planes = own.side_by_side(plane[n0:n0 + B], B)
-            cols = own.cols(B)
-            np.matmul(wt, planes.reshape(G, Cout // G, B * L), out=cols.reshape(G, K // G, B * L))
-            kernels.col2im(cols.reshape((K, B) + tuple(out_hw)), window, image[n0:n0 + B])
-
-    _run(work, shares)
+    for _, n0, B in chunks:
+        planes = chunks.side_by_side(plane[n0:n0 + B], B)
+        cols = chunks.cols(B)
+        np.matmul(wt, planes.reshape(G, Cout // G, B * L), out=cols.reshape(G, K // G, B * L))
+        kernels.col2im(cols.reshape((K, B) + tuple(out_hw)), window, image[n0:n0 + B])
     return image
 
 

@@ -41,9 +41,6 @@ products, which need both cores right then, and on a machine running other progr
 a busy-waiting thread takes a core that a working one needed. So before numba is
 imported we set ``OMP_WAIT_POLICY=PASSIVE`` (idle threads sleep) unless you set it
 yourself. It applies to each OpenMP runtime loaded after that point in the process.
-Every kernel releases Python's global interpreter lock while it runs (``nogil=True``),
-so that kernels called from several Python threads run at once
-(minidl/utils/threads.py; the convolution shares its images that way).
 """
 
 from __future__ import annotations
@@ -161,7 +158,7 @@ class LazyKernel:
             numba = load_numba()
             func = self._with_numba_globals(numba)
             self._compiled = numba.njit(cache=_cache, parallel=self.parallel,
-                                        fastmath=self.fastmath, nogil=True,
+                                        fastmath=self.fastmath,
                                         error_model=self.error_model)(func)
         return self._compiled
 

@@ -75,6 +75,17 @@ def test_markdown_table_has_a_row_per_workload_and_the_ratios():
     assert "150 GFLOP/s" in text
 
 
+def test_blas_threads_can_be_read_and_set_where_numpy_uses_openblas():
+    before = vs_torch.blas_threads()
+    if before is None:  # another BLAS: the comparison says '?' and goes on
+        return
+    try:
+        assert vs_torch.blas_threads(1) == 1
+    finally:
+        vs_torch.blas_threads(before)
+    assert vs_torch.blas_threads() == before
+
+
 def test_profile_mode_prints_the_ops_and_the_python_functions_of_a_row(capsys):
     bench.main(["--profile", "3-layer MLP", "--quick"])
     out = capsys.readouterr().out
