@@ -25,7 +25,8 @@ sizes skewed towards small boxes; YOLO v2 trained at the same
 budget; recall on objects that share a grid cell, v1 against v2.
 
 **Expected result.** At this lesson's budget (2 epochs per model) YOLO v1 with
-a conv head reaches a test VOC07 mAP above 0.2, NMS raises it, and the paper's
+a conv head learns (a test VOC07 mAP well above 0.1; how far above moves with the
+seed: 0.17-0.29 over seeds 0-4), NMS raises it, and the paper's
 fully connected head learns nothing yet; k-means priors beat hand-picked
 anchors in average IoU, and the 1 - IoU distance beats the Euclidean one when
 small boxes dominate (on the evenly sized shapes the two tie); YOLO v2 beats
@@ -49,7 +50,8 @@ objects alone in their 8 x 8 cell, 0.257 of the 1,413 sharing one (gap -0.042
 +- 0.012); YOLO v2 0.287 and 0.286 (+0.001 +- 0.012). 208 s of CPU (user +
 system, one thread, beside another job on the second core); 3.5 minutes of
 wall clock. With two threads the products round differently and the trained models
-differ a little; the checks hold for both.*
+differ a little; the checks hold for both. Seeds 1-4 (one thread each): YOLO v1
+0.290, 0.166, 0.280, 0.285; YOLO v2 0.413, 0.411, 0.409, 0.429; every check holds.*
 
 Run: `python lessons/10_yolo.py [--quick] [--seed S] [--out DIR]`
 """
@@ -552,7 +554,8 @@ save_figure(fig, args.out / "crowded_cells.png")
 lesson_timer.__exit__()
 print(f"whole lesson: {lesson_timer.seconds:.0f} s")
 if not args.quick:
-    assert test_map > 0.2, f"YOLO v1 (conv head) test VOC07 mAP {test_map:.3f} <= 0.2"
+    # 0.17-0.29 over seeds 0-4 (seed 2 lowest): two epochs leave YOLO v1 far from converged
+    assert test_map > 0.1, f"YOLO v1 (conv head) test VOC07 mAP {test_map:.3f} <= 0.1"
     assert scores["fc"].voc07_map < 0.05, "the fc head learns nothing yet at this budget"
     assert test_map > no_nms_map, "NMS removes duplicates, which count as false positives"
     assert curves["iou"][4] > table[2][2] + 0.03, "5 IoU clusters beat 5 hand-picked anchors"
