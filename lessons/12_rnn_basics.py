@@ -192,6 +192,10 @@ assert np.allclose(orthogonal_norms, 1)
 # norm against the distance 60 - t. tanh' <= 1 damps every step, so the
 # threshold between vanishing and exploding sits above rho = 1. PyTorch's
 # default init, U(-1/sqrt(H), 1/sqrt(H)), has rho of about 1/sqrt(3): vanishing.
+# (The circular law: a large H x H matrix of independent entries with standard
+# deviation sigma has its eigenvalues spread over a disc of radius sigma sqrt(H),
+# and here sigma = 1/sqrt(3H). At H = 32 one draw lands anywhere from about 0.5 to
+# 0.8, so below we also average many draws of the same init.)
 # (`retain_grad` is in `minidl/autograd/tensor.py`: it asks the backward pass
 # to keep the gradient of a non-leaf tensor.)
 
@@ -220,9 +224,13 @@ for rho in (0.5, 1.0, 1.5, 3.0):
     print(f"rho = {rho}: ||dL/ds(t)|| at distance 0, 20, 59: "
           + ", ".join(f"{norms[d]:.2e}" for d in (0, 20, 59)))
 default_rho = np.abs(np.linalg.eigvals(nn.RNNCell(4, hidden).weight_hh.data)).max()
-print(f"spectral radius of PyTorch's default init for H = {hidden}: {default_rho:.2f} "
-      f"(1/sqrt(3) = {1 / np.sqrt(3):.2f})")
-assert abs(default_rho - 1 / np.sqrt(3)) < 0.15
+# the same init drawn 200 times more (its own generator: the lesson's random stream is untouched)
+draws = np.random.default_rng(args.seed + 12).uniform(-1, 1, (200, hidden, hidden))
+rhos = np.abs(np.linalg.eigvals(draws / np.sqrt(hidden))).max(axis=1)
+print(f"spectral radius of PyTorch's default init for H = {hidden}: {default_rho:.2f} this "
+      f"draw; {rhos.mean():.3f} +- {rhos.std():.3f} over 200 draws (1/sqrt(3) = "
+      f"{1 / np.sqrt(3):.3f})")
+assert abs(rhos.mean() - 1 / np.sqrt(3)) < 0.06 and rhos.max() < 1  # every draw vanishes
 axes[1].set(xlabel="distance 60 - t (steps back from the loss)", ylabel="||dL/ds(t)||",
             title="gradient of 0.5 ||s(60)||^2 with respect to earlier states")
 axes[1].legend()
