@@ -28,7 +28,8 @@ inference images per second, VOC07 mAP, COCO AP, and a scatter plot.
 SSD reaches a test VOC07 mAP above 0.6; RetinaNet, whose loss starts every
 anchor near "background", about half of that. With cross-entropy the easiest
 90% of the negatives carry most of their loss, with the focal loss far less;
-the zero bias starts with a loss ten or more times higher than pi = 0.01's.
+the zero bias starts with a far higher loss than pi = 0.01: 16-23 times as high
+under the focal loss, 8-11 times under cross-entropy (seeds 0-4).
 The gamma ablation (2 epochs of 600 images, 3 seeds) is short, and at this
 budget it reverses Lin et al.'s trend: AP falls steadily as gamma grows
 (gamma = 0, alpha-balanced cross-entropy with the prior bias, is best; the
@@ -45,7 +46,8 @@ detectors' training time).
 RetinaNet (gamma 0) 0.318 (0.138). The easiest 90% of the negatives carry
 74.7% of their loss under cross-entropy, 34.4% under the focal loss. Loss at
 step 1, zero bias against pi = 0.01: 35.4 against 1.63 (focal), 47.5 against
-4.63 (cross-entropy). Ablation (15 runs, 142 s), validation COCO AP over 3
+4.63 (cross-entropy); with seeds 1-4 (that cell alone) 26.4-36.6 against 1.60-1.63
+and 35.5-49.1 against 4.43-4.65. Ablation (15 runs, 142 s), validation COCO AP over 3
 seeds (+- 0.001 each): gamma 0: 0.017; 0.5: 0.016; 1: 0.013; 2: 0.008; 5:
 0.004 (VOC07 mAP 0.096, 0.096, 0.081, 0.053, 0.027). The table (test VOC07
 mAP, COCO AP, images per second at batch 1): SSD 0.666, 0.424, 129;
@@ -474,9 +476,9 @@ if not args.quick:
     assert ssd_score.voc07_map > 0.4, f"SSD test VOC07 mAP {ssd_score.voc07_map:.3f}"
     assert retina_score.voc07_map > 0.15, f"RetinaNet test VOC07 mAP {retina_score.voc07_map:.3f}"
     assert shares["cross-entropy"] > shares["focal, gamma = 2"] + 0.2
-    for gamma in (2.0, 0.0):
+    for gamma, at_least in ((2.0, 10), (0.0, 5)):  # measured 16-23x and 8-11x, seeds 0-4
         zero_bias, prior = first_steps[gamma, 0.5][0], first_steps[gamma, 0.01][0]
-        assert zero_bias > 10 * prior, "a zero bias starts with a far larger loss"
+        assert zero_bias > at_least * prior, "a zero bias starts with a far larger loss"
     assert max(summary.values()) > 0.005, "the ablation's budget lifts AP off zero"
     speeds = {name: score.images_per_second for name, score in results.items()}
     others = max(rate for name, rate in speeds.items() if not name.startswith("YOLO"))
