@@ -32,9 +32,11 @@ clearly; RoIAlign beats RoIPool by several times the seed spread (the paper's
 trend), mostly at AP75; the sigmoid / softmax and FCN / MLP gaps are measured
 and reported as they come, including where the paper's trend does not appear
 at this scale. Keypoint R-CNN places most keypoints within a fifth of a torso
-length, well above the mean pose in the same boxes; the hourglass's second
-stack improves on its first. Full run: about 4 minutes of CPU time (one
-core).
+length, well above the mean pose in the same boxes; the hourglass places
+keypoints on single figures too, but whether its second stack improves on its
+first depends on the seed at this budget (PCK@0.2 of stack 2 minus stack 1:
++0.146, +0.085 and -0.038 for seeds 0, 1 and 2), so that gap is reported, not
+promised. Full run: about 4 minutes of CPU time (one core).
 
 *Measured (full run, seed 0): RoIPool's region is off the box by 2.01 px per
 side on average (objects are 19 px wide); a perfect 14 x 14 target pasted
@@ -46,7 +48,8 @@ seeds, validation mask AP: the paper's 0.212 ± 0.003; RoIPool 0.193 ± 0.004
 confident detections left with an empty mask; MLP head 0.230 ± 0.001, above
 the FCN (Table 2e's trend does not appear). Keypoint R-CNN: PCK@0.2 0.580
 against 0.355 for the mean pose in the same boxes; on single figures the
-hourglass's stack 1 reaches 0.278, stack 2 0.424, Keypoint R-CNN 0.819.
+hourglass's stack 1 reaches 0.278, stack 2 0.424, Keypoint R-CNN 0.819
+(seeds 1 and 2: stack 1 0.378 and 0.435, stack 2 0.463 and 0.397).
 Test images per second: Mask R-CNN 112, Keypoint R-CNN 120. Time: 239 s of
 CPU (user + sys, one thread: `OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1`),
 4.1 minutes of wall clock beside another one-thread job on the second core.*
@@ -506,7 +509,8 @@ save_figure(fig, args.out / "keypoints.png")
 # heatmaps. Targets are Gaussians at the keypoints (`gaussian_heatmaps`), the
 # loss a masked mean squared error summed over **both** stacks
 # (`hourglass_loss`): intermediate supervision, so the first stack already
-# has to predict and the second can correct it. PCK is read from each stack's
+# has to predict and the second can correct it (in the paper it does; in this
+# short training, only on some seeds: the header gives three). PCK is read from each stack's
 # heatmaps (`heatmaps_to_points`), on single-figure test images, beside
 # Keypoint R-CNN (trained on one or two figures) on the same images.
 #
@@ -585,7 +589,8 @@ if not args.quick:
     assert joint["mask AP"] > box_as_mask["mask AP"] + 0.05, (joint, box_as_mask)
     assert summary[paper_arm][0] > summary["RoIPool (2c)"][0], summary
     assert pck_rcnn > pck_mean_pose + 0.15, (pck_rcnn, pck_mean_pose)
-    assert pck_stack[1] > pck_stack[0] + 0.05, pck_stack
+    # the better stack: 0.42-0.46 over seeds 0-2; which stack is better varies with the seed
+    assert max(pck_stack) > 0.3, pck_stack
     print("all promised results hold")
 
 # %% [markdown]
