@@ -48,7 +48,9 @@ three seeds): 8 workers' averaged gradient = the whole batch's to 8.9e-16
 of its largest entry (float64). Base rate 0.2, chosen on validation: batch 32 validation error
 1.11%. With the linear rule and gradual warmup the error stays within a point
 of it up to batch 512 (1.89%, lr 3.2, 120 steps), then breaks: 6.78% at
-1,024, 58.9% at 2,048; without warmup it holds to 256 only (11.6% at 512,
+1,024, 58.9% at 2,048 (seeds 1 and 2, whose base rates chosen on validation are
+0.2 and 0.1: flat to 512 as well, then 5.89% and 3.00% at 1,024, 61.9% and 36.0% at
+2,048); without warmup it holds to 256 only (11.6% at 512,
 where the loss of the first iterations peaks at 12.1 against 2.4 with
 gradual warmup). The gradient noise scale along the batch-32 run: 166 at the
 start, 340 to 470 later. Test error, batch 32 vs 512: 1.00% vs 1.17%. 171 s
@@ -741,9 +743,12 @@ if not args.quick:
     # With gradual warmup the error stays within a point of batch 32 up to 256 at least,
     # and warmup makes the flat region longer ...
     assert flat_until["gradual"] >= 256 and flat_until["gradual"] > flat_until["none"], flat_until
-    # ... but it ends: the batch after it is worse by more than twice the tolerance, and
-    # the largest batch fails whatever the warmup.
-    assert figure1[BREAK, "gradual"] > base_error + 2 * TOLERANCE, figure1
+    # ... but it ends: the batch after it leaves the tolerance (by how much varies with the
+    # seed: 5.7, 4.5 and 1.7 points for seeds 0-2), the next one is worse by more than ten
+    # points (35-60 measured), and the largest batch fails whatever the warmup.
+    beyond = BATCHES[min(BATCHES.index(BREAK) + 1, len(BATCHES) - 1)]
+    assert figure1[BREAK, "gradual"] > base_error + TOLERANCE, figure1
+    assert figure1[beyond, "gradual"] > base_error + 10 * TOLERANCE, figure1
     assert min(figure1[BATCHES[-1], w] for w in ARMS) > base_error + 10 * TOLERANCE, figure1
     # Without warmup the first iterations at batch 512 blow up further than with it.
     assert early["none"] > early["gradual"], early
