@@ -510,8 +510,8 @@ save_figure(fig, args.out / "keypoints.png")
 # loss a masked mean squared error summed over **both** stacks
 # (`hourglass_loss`): intermediate supervision, so the first stack already
 # has to predict and the second can correct it (in the paper it does; in this
-# short training, only on some seeds: the header gives three). PCK is read from each stack's
-# heatmaps (`heatmaps_to_points`), on single-figure test images, beside
+# short training, only on some seeds: the header gives three). PCK is read from
+# each stack's heatmaps (`heatmaps_to_points`), on single-figure test images, beside
 # Keypoint R-CNN (trained on one or two figures) on the same images.
 #
 # The Gaussians have sigma = 3 cells of the 32 x 32 output (6 image pixels).

@@ -224,9 +224,12 @@ for rho in (0.5, 1.0, 1.5, 3.0):
     print(f"rho = {rho}: ||dL/ds(t)|| at distance 0, 20, 59: "
           + ", ".join(f"{norms[d]:.2e}" for d in (0, 20, 59)))
 default_rho = np.abs(np.linalg.eigvals(nn.RNNCell(4, hidden).weight_hh.data)).max()
-# the same init drawn 200 times more (its own generator: the lesson's random stream is untouched)
-draws = np.random.default_rng(args.seed + 12).uniform(-1, 1, (200, hidden, hidden))
-rhos = np.abs(np.linalg.eigvals(draws / np.sqrt(hidden))).max(axis=1)
+# the same init (`init.uniform_` in minidl/nn/init.py, as `recurrent_init_` calls it) drawn
+# 200 times more, from a generator of its own: the lesson's random stream is untouched
+bound = 1 / np.sqrt(hidden)
+draws = nn.init.uniform_(Tensor(np.empty((200, hidden, hidden))), -bound, bound,
+                         generator=np.random.default_rng(args.seed + 12))
+rhos = np.abs(np.linalg.eigvals(draws.data)).max(axis=1)
 print(f"spectral radius of PyTorch's default init for H = {hidden}: {default_rho:.2f} this "
       f"draw; {rhos.mean():.3f} +- {rhos.std():.3f} over 200 draws (1/sqrt(3) = "
       f"{1 / np.sqrt(3):.3f})")

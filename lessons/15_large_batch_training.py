@@ -477,7 +477,14 @@ base_error = figure1[BATCHES[0], "gradual"]
 flat_until = {w: max([b for b in BATCHES
                       if all(figure1[c, w] <= base_error + TOLERANCE for c in BATCHES if c <= b)])
               for w in ARMS}
-BREAK = BATCHES[min(BATCHES.index(flat_until["gradual"]) + 1, len(BATCHES) - 1)]
+
+
+def next_batch(batch):
+    """The batch size after ``batch`` in BATCHES (the last one stays the last)."""
+    return BATCHES[min(BATCHES.index(batch) + 1, len(BATCHES) - 1)]
+
+
+BREAK = next_batch(flat_until["gradual"])
 print(f"\nwithin {TOLERANCE} point of batch 32 ({base_error:.2f}%) up to batch: "
       f"{flat_until['gradual']} with gradual warmup, {flat_until['none']} without; with "
       f"warmup it breaks at {BREAK}: {EPOCHS * (len(train_x) // BREAK)} steps at lr "
@@ -746,9 +753,8 @@ if not args.quick:
     # ... but it ends: the batch after it leaves the tolerance (by how much varies with the
     # seed: 5.7, 4.5 and 1.7 points for seeds 0-2), the next one is worse by more than ten
     # points (35-60 measured), and the largest batch fails whatever the warmup.
-    beyond = BATCHES[min(BATCHES.index(BREAK) + 1, len(BATCHES) - 1)]
     assert figure1[BREAK, "gradual"] > base_error + TOLERANCE, figure1
-    assert figure1[beyond, "gradual"] > base_error + 10 * TOLERANCE, figure1
+    assert figure1[next_batch(BREAK), "gradual"] > base_error + 10 * TOLERANCE, figure1
     assert min(figure1[BATCHES[-1], w] for w in ARMS) > base_error + 10 * TOLERANCE, figure1
     # Without warmup the first iterations at batch 512 blow up further than with it.
     assert early["none"] > early["gradual"], early
