@@ -53,7 +53,7 @@ def _minidl_products(monkeypatch, shape, transposed):
 def test_a_conv_floor_is_the_products_minidl_makes(monkeypatch, name, shape, transposed):
     """Forward, input gradient and weight gradient of every chunk: the same (rows, inner,
     columns) as the np.matmul calls of minidl's own step, and the conv's multiply-adds."""
-    chunk_shapes, _ = floors.conv_products(*shape, transposed=transposed)
+    chunk_shapes = floors.conv_products(*shape, transposed=transposed)
     expected = Counter()
     for rows, K, n in chunk_shapes:
         expected.update([(rows, K, n), (K, rows, n), (rows, n, K)])
@@ -66,10 +66,9 @@ def test_a_conv_floor_is_the_products_minidl_makes(monkeypatch, name, shape, tra
 
 def test_every_floor_belongs_to_a_row_and_runs():
     names = {w.name for w in vs_torch.WORKLOADS}
-    table = floors.floors()
-    assert set(table) <= names and len(table) == len(CONV_ROWS) + 1
-    for floor in table.values():
-        floor.run()
+    assert set(floors.FLOORS) <= names and len(floors.FLOORS) == len(CONV_ROWS) + 1
+    for build_floor in floors.FLOORS.values():
+        build_floor().run()
 
 
 def test_without_pytorch_the_mode_says_how_to_get_it(monkeypatch):
