@@ -31,8 +31,10 @@ which makes BN fail by another mechanism than theirs.
 **Data.** The UCI digits shipped with minidl, 8x8 (1,397 training and 400
 test images; each test error is 0.25%).
 
-**Expected result.** At batch 32, BN trains best and every normalization
-beats none. At small batches BN's batch statistics become noisy: evaluated
+**Expected result.** At batch 32, BN trains best, well ahead of no
+normalization. LN and GN come out ahead of none on average, but on this small
+network by less than the spread between seeds, and a run may show a tie (the
+numbers are below). At small batches BN's batch statistics become noisy: evaluated
 with those statistics its error climbs steadily as the batch shrinks. How
 much of that survives into the eval-mode error (running statistics, the
 number Wu & He report) depends on how many numbers each statistic is
@@ -42,7 +44,12 @@ batch size. Full run: a few minutes on 2 cores (measured below).
 *Measured (full run, seeds 0, 1, 2; test error, mean of the seeds): GN's
 groups chosen on the validation split: G = 1 (validation error 3.23%, 3.94%,
 3.94%, 3.94%, 5.73% for G = 1, 2, 4, 8, 16). At batch 32: none 3.33%, BN 1.17%,
-LN 1.92%, GN 2.33%. Batch 32 -> 2, regime A: BN 1.17% -> 1.42%, GN 2.33% ->
+LN 1.92%, GN 2.33%. With `--seed 1`, `2` and `3` (seeds 1-3, 2-4 and 3-5):
+none 3.25%, 2.83%, 2.42%; BN 0.83%, 0.83%, 0.92%; LN 1.83%, 2.08%, 2.42%; GN
+1.92%, 1.92%, 2.00%. So BN's lead over none is 1.5-2.4 points in every run,
+while LN's is 1.4, 1.4, 0.8 and 0.0 points: per seed (0-5), none scores 2.50,
+4.00, 3.50, 2.25, 2.75 and 2.25%, LN 2.50, 1.50, 1.75, 2.25, 2.25 and 2.75%.
+Batch 32 -> 2, regime A: BN 1.17% -> 1.42%, GN 2.33% ->
 2.00%, BN with its own batch statistics 1.22% -> 5.83%; regime B: BN 1.17% ->
 50.6%, GN 2.00% -> 2.00% (all sizes in section 5). Time: 442 s of CPU (user +
 sys, one BLAS thread; 472 s wall) on a machine shared with other jobs; the
@@ -249,6 +256,11 @@ with Timer() as timer:
         print(f"{kind:>4}: test error {np.mean(errors[kind]):.2f}% "
               f"(seeds {SEEDS}: {', '.join(f'{e:.2f}' for e in errors[kind])})")
 print(f"  {timer.seconds:.1f} s for {len(KINDS) * len(SEEDS)} runs")
+# Seed by seed: each seed's four runs start from the same random state.
+for kind in KINDS[1:]:
+    gaps = np.subtract(errors["none"], errors[kind])
+    print(f"{kind} ahead of none by {np.mean(gaps):+.2f} points (per seed: "
+          f"{', '.join(f'{g:+.2f}' for g in gaps)}; one test image is 0.25)")
 
 fig, axes = plt.subplots(1, 2, figsize=(11, 4))
 for k, kind in enumerate(KINDS):
@@ -542,8 +554,10 @@ if not args.quick:
     bn_a = [sweep_mean(regime_a, "BN", b) for b in BATCHES]
     assert max(bn_a) - min(bn_a) < 1.0, bn_a  # regime A: BN in eval mode barely moves
     assert sweep_mean(regime_b, "BN", small) > sweep_mean(regime_b, "GN", small) + 10  # collapse
-    # At batch 32 every normalization beats none, and BN is the best.
-    assert all(np.mean(errors[k]) < np.mean(errors["none"]) for k in ("BN", "LN", "GN"))
+    # At batch 32 BN is the best, well ahead of none; LN and GN train (their lead over none
+    # is smaller than the spread between seeds, so it is printed above, not promised).
+    assert np.mean(errors["BN"]) < np.mean(errors["none"]) - 1.0
+    assert all(np.mean(errors[k]) < 5.0 for k in ("LN", "GN"))
     assert np.mean(errors["BN"]) == min(np.mean(e) for e in errors.values())
 
 # %% [markdown]
