@@ -38,8 +38,9 @@ once, at the end.
 **Expected result.** Averaged worker gradients equal the whole-batch gradient
 to float precision. With the linear rule and gradual warmup the validation
 error stays within a point of the batch-32 error up to a batch of several
-hundred, then breaks; without warmup it breaks at a batch half as large,
-after a blow-up in the first iterations. Where exactly depends on the base
+hundred, then breaks; without warmup it breaks no later, usually at a batch
+half as large, after a blow-up in the first iterations, and past warmup's
+flat region it does worse. Where exactly depends on the base
 learning rate and on the gradient noise scale (section 6). Full run: about 3
 minutes on 2 cores.
 
@@ -48,11 +49,14 @@ three seeds): 8 workers' averaged gradient = the whole batch's to 8.9e-16
 of its largest entry (float64). Base rate 0.2, chosen on validation: batch 32 validation error
 1.11%. With the linear rule and gradual warmup the error stays within a point
 of it up to batch 512 (1.89%, lr 3.2, 120 steps), then breaks: 6.78% at
-1,024, 58.9% at 2,048 (seeds 1 and 2, whose base rates chosen on validation are
-0.2 and 0.1: flat to 512 as well, then 5.89% and 3.00% at 1,024, 61.9% and 36.0% at
-2,048); without warmup it holds to 256 only (11.6% at 512,
-where the loss of the first iterations peaks at 12.1 against 2.4 with
-gradual warmup). The gradient noise scale along the batch-32 run: 166 at the
+1,024, 58.9% at 2,048 (seeds 1, 2 and 3, whose base rates chosen on validation
+are 0.2, 0.1 and 0.1: flat to 512 as well, then 5.89%, 3.00% and 3.00% at 1,024,
+61.9%, 36.0% and 35.2% at 2,048); without warmup it holds to 256 only (11.6% at
+512, where the loss of the first iterations peaks at 12.1 against 2.4 with
+gradual warmup; with seeds 1 and 2 too it holds to 256 only, while with seed 3,
+base rate 0.1, it holds to 512 like warmup, then gives 11.6% against warmup's
+3.00% at 1,024).
+The gradient noise scale along the batch-32 run: 166 at the
 start, 340 to 470 later. Test error, batch 32 vs 512: 1.00% vs 1.17%. 171 s
 of CPU time (8.6 minutes of wall-clock on a machine shared with other jobs, load
 about 13: to be re-measured on an idle machine). Quick run: seconds.*
@@ -747,9 +751,11 @@ for batch in (BASE_BATCH, LARGE):
 lesson_timer.__exit__()
 print(f"whole lesson: {lesson_timer.seconds:.0f} s")
 if not args.quick:
-    # With gradual warmup the error stays within a point of batch 32 up to 256 at least,
-    # and warmup makes the flat region longer ...
-    assert flat_until["gradual"] >= 256 and flat_until["gradual"] > flat_until["none"], flat_until
+    # With gradual warmup the error stays within a point of batch 32 up to 256 at least, and
+    # without warmup no further (half as far with seeds 0-2, as far with seed 3, whose base
+    # rate 0.1 keeps the rate at 512 low enough for the first iterations) ...
+    assert flat_until["gradual"] >= 256 and flat_until["gradual"] >= flat_until["none"], flat_until
+    assert figure1[BREAK, "none"] > figure1[BREAK, "gradual"], figure1  # worse past the flat
     # ... but it ends: the batch after it leaves the tolerance (by how much varies with the
     # seed: 5.7, 4.5 and 1.7 points for seeds 0-2), the next one is worse by more than ten
     # points (35-60 measured), and the largest batch fails whatever the warmup.
