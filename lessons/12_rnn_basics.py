@@ -31,12 +31,12 @@ MSE below a tenth of the signal's variance.
 Full run on a 2-core laptop: under a minute.
 
 *Measured (full run, seed 0): parity tagger 100.00% per position at length 20
-and 100.00% at length 50, 99% reached by step 600 (seeds 1-5: 800, 800,
-1,600, 1,200, 800; 3,000 steps are trained); digits read row by row 96.25% test
+and 100.00% at length 50, 99% reached by step 600 (seeds 1-5: 800, 800, 1,600,
+1,200, 800; 3,000 steps are trained); digits read row by row 96.25% test
 accuracy; sine predictor one-step MSE 0.00011 against 0.0193 for repeating the
-last value (177x lower), first 20 generated steps MSE 0.0080 against a signal variance of
-0.285. Time: 25 s of CPU (user + sys, one BLAS thread; 25 s wall; 18 s before the
-parity tagger trained 3,000 steps instead of 1,000).*
+last value (177x lower), first 20 generated steps MSE 0.0080 against a signal
+variance of 0.285. Time: 25 s of CPU (user + sys, one BLAS thread; 25 s wall;
+18 s before the parity tagger trained 3,000 steps instead of 1,000).*
 
 Run: `python lessons/12_rnn_basics.py [--quick] [--seed S] [--out DIR]`
 """
