@@ -57,9 +57,9 @@ gradual warmup; with seeds 1 and 2 too it holds to 256 only, while with seed 3,
 base rate 0.1, it holds to 512 like warmup, then gives 11.6% against warmup's
 3.00% at 1,024).
 The gradient noise scale along the batch-32 run: 166 at the
-start, 340 to 470 later. Test error, batch 32 vs 512: 1.00% vs 1.17%. 171 s
-of CPU time (8.6 minutes of wall-clock on a machine shared with other jobs, load
-about 13: to be re-measured on an idle machine). Quick run: seconds.*
+start, 340 to 470 later. Test error, batch 32 vs 512: 1.00% vs 1.17%. 138 s
+of CPU time (user + sys, one BLAS thread; 139 s wall, the machine otherwise idle).
+Quick run: seconds.*
 
 Run: `python lessons/15_large_batch_training.py [--quick] [--seed S] [--out DIR]`
 """
