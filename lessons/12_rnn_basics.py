@@ -189,9 +189,10 @@ def surviving(t):
 
 
 late = np.arange(2000, 2041)
-late_norms = np.array([np.linalg.norm(np.linalg.matrix_power(W, t), 2) for t in late])
-late_gap = max(np.linalg.norm(np.linalg.matrix_power(W, t) - surviving(t), 2) / norm
-               for t, norm in zip(late, late_norms))
+late_powers = [np.linalg.matrix_power(W, t) for t in late]
+late_norms = np.array([np.linalg.norm(power, 2) for power in late_powers])
+late_gap = max(np.linalg.norm(power - surviving(t), 2) / norm
+               for t, power, norm in zip(late, late_powers, late_norms))
 if on_circle.sum() == 1:  # lambda = +1 or -1, with real eigenvectors
     v, w = Q[:, on_circle][:, 0].real, Q_inv[on_circle][0].real
     level = np.linalg.norm(v) * np.linalg.norm(w)  # = 1 / cos(angle between v and w): w.v = 1

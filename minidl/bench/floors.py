@@ -30,7 +30,6 @@ from typing import NamedTuple
 import numpy as np
 
 from minidl.bench import vs_torch
-from minidl.utils.jit import load_numba
 
 
 class Floor(NamedTuple):
@@ -116,10 +115,7 @@ FLOORS["GroupNorm(32, 64), 16x64x32x32"] = group_norm_floor
 
 def run(quick: bool = False, only=None, threads: int = 2) -> None:
     """Print, per row: minidl's step, its floor alone, PyTorch's step, and the room left."""
-    torch = vs_torch.import_torch(threads)
-    vs_torch.blas_threads(threads)
-    numba = load_numba()
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    torch = vs_torch.set_threads(threads)[0]
     repeat = 3 if quick else 11
     builds = {w.name: w.build for w in vs_torch.WORKLOADS}
     print(f"minidl's step, its floor alone, and PyTorch's step, {threads} threads, medians of "

@@ -82,6 +82,16 @@ def import_torch(threads: int = 2):
     return torch
 
 
+def set_threads(threads: int):
+    """PyTorch (imported, see ``import_torch``), OpenBLAS and numba all set to ``threads``
+    threads; returns (torch, the number of BLAS threads or None, numba)."""
+    torch = import_torch(threads)
+    blas = blas_threads(threads)
+    numba = load_numba()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    return torch, blas, numba
+
+
 # ---- timing -----------------------------------------------------------------------------
 def calls_per_sample(step, target_seconds: float) -> int:
     """How many calls of ``step`` make one timed sample of about ``target_seconds``."""
@@ -456,10 +466,7 @@ def run(quick: bool = False, only=None, as_markdown: bool = False, threads: int 
     from minidl.bench import lesson02, memory
     from minidl.bench._timing import matmul_gflops
 
-    torch = import_torch(threads)
-    blas = blas_threads(threads)
-    numba = load_numba()
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    torch, blas, numba = set_threads(threads)
     load = MachineLoad()
     repeat = 3 if quick else 11
     gflops = matmul_gflops(repeat=3)
