@@ -6,11 +6,15 @@ minidl's step of the convolution and GroupNorm rows in two:
 * its **floor**, the work a faster minidl would still have to do the same way: for a
   convolution, the three matrix products of im2col (forward ``W @ cols``, input gradient
   ``W^T @ dy``, weight gradient ``dy @ cols^T``) on minidl's own chunks of images, with
-  OpenBLAS; for GroupNorm, its two numba kernels (minidl/kernels/norm.py);
+  OpenBLAS; for GroupNorm, its two numba kernels (minidl/kernels/norm.py); for the LSTM,
+  its matrix products (minidl/ops/rnn.py: the input part of all steps in one product,
+  one small product per step each way, one product per weight gradient), which PyTorch's
+  CPU LSTM makes too;
 * **the rest**: everything else in the step (for a convolution, im2col and col2im, the
   layout copies, the bias, the autograd engine; for GroupNorm, the engine, the small sums
   of the weight and bias gradients, and the row's own ``sum()`` and its gradient, made
-  contiguous for the kernel).
+  contiguous for the kernel; for the LSTM, the gate arithmetic and the Python loop over
+  the steps).
 
 All three (minidl's step, its floor alone, PyTorch's step) are timed in alternation in
 one process, as in --vs-torch. A row can reach the goal (minidl <= 1.3 x PyTorch) only
@@ -83,6 +87,33 @@ def products_floor(shapes) -> Floor:
     return Floor(products, f"3 products x {len(shapes)} chunks", gflop)
 
 
+def lstm_products(T=50, B=32, I=32, H=128) -> list:
+    """The matrix products of one nn.LSTM forward + backward over T steps of a batch of B
+    (input size I, hidden size H) as minidl/ops/rnn.py makes them when the input needs no
+    gradient (as in the row): [(rows, inner, columns, how many times)]."""
+    G = 4 * H  # the four gates side by side
+    return [(T * B, I, G, 1),  # x W_ih^T, every step at once
+            (B, H, G, T),      # h(t-1) W_hh^T, one per step
+            (B, G, H, T),      # dL/dh(t-1) = da(t) W_hh, one per step backwards
+            (G, T * B, I, 1),  # dL/dW_ih = da^T x
+            (G, T * B, H, 1)]  # dL/dW_hh = da^T h_prev
+
+
+def matmuls_floor(products) -> Floor:
+    """Each product of ``products`` [(rows, inner, columns, times)], on random float32
+    arrays of those shapes, as many times as it says."""
+    rng = np.random.default_rng(0)
+    operands = [(vs_torch._randn(rng, m, k), vs_torch._randn(rng, k, n),
+                 np.empty((m, n), np.float32), times) for m, k, n, times in products]
+
+    def products_alone():
+        for a, b, out, times in operands:
+            for _ in range(times):
+                np.matmul(a, b, out=out)
+    gflop = sum(2 * m * k * n * times for m, k, n, times in products) / 1e9
+    return Floor(products_alone, f"{sum(p[3] for p in products)} products", gflop)
+
+
 def group_norm_floor(N=16, C=64, H=32, W=32, G=32) -> Floor:
     """GroupNorm's forward and backward numba kernels alone, on the shapes of its row."""
     from minidl.kernels import norm as kernels
@@ -111,6 +142,7 @@ FLOORS = {name: _conv_floor(shape) for name, shape in vs_torch.CONV_SHAPES.items
 FLOORS["conv_transpose2d 16x64x16x16 -> 32, k4 s2 p1"] = _conv_floor(
     (16, 64, 16, 16, 32, 4, 2, 1), transposed=True)  # the row's shape (conv_transpose_step)
 FLOORS["GroupNorm(32, 64), 16x64x32x32"] = group_norm_floor
+FLOORS["nn.LSTM T=50, B=32, 32 -> 128"] = lambda: matmuls_floor(lstm_products())
 
 
 def run(quick: bool = False, only=None, threads: int = 2) -> None:

@@ -88,7 +88,7 @@ def _bias(b, size, dtype):
 def _input_products(x, w_ih, bias):
     """x(t) W_ih^T + bias for every step at once: [T, B, G*H]."""
     T, B, I = x.shape
-    return (x.reshape(T * B, I) @ w_ih.T + bias).reshape(T, B, w_ih.shape[0])
+    return (np.matmul(x.reshape(T * B, I), w_ih.T) + bias).reshape(T, B, w_ih.shape[0])
 
 
 def _parameter_grads(needs, x, w_ih, h_prev, da_input, da_hidden):
@@ -100,9 +100,9 @@ def _parameter_grads(needs, x, w_ih, h_prev, da_input, da_hidden):
     T, B, I = x.shape
     gi = da_input.reshape(T * B, da_input.shape[2])  # explicit sizes: B may be 0
     gh = da_hidden.reshape(T * B, da_hidden.shape[2])
-    return ((gi @ w_ih).reshape(T, B, I) if need_x else None,
-            gi.T @ x.reshape(T * B, I) if need_w_ih else None,
-            gh.T @ h_prev.reshape(T * B, h_prev.shape[2]) if need_w_hh else None,
+    return (np.matmul(gi, w_ih).reshape(T, B, I) if need_x else None,
+            np.matmul(gi.T, x.reshape(T * B, I)) if need_w_ih else None,
+            np.matmul(gh.T, h_prev.reshape(T * B, h_prev.shape[2])) if need_w_hh else None,
             gi.sum(axis=0) if need_b_ih else None,
             gh.sum(axis=0) if need_b_hh else None)
 
@@ -145,7 +145,7 @@ class RNNLayer(Function):
         for t in _steps(T, not ctx.reverse):
             np.add(grad[t], dh, out=da[t])
             da[t] *= slope[t]
-            dh = da[t] @ w_hh
+            dh = np.matmul(da[t], w_hh)
         h_prev = _previous(y, h0, ctx.reverse)
         dx, *dparams = _parameter_grads((need_x, *need_params), x, w_ih, h_prev, da, da)
         return (dx, dh if need_h0 else None, *dparams)
@@ -195,7 +195,7 @@ class LSTMLayer(Function):
         for t in _steps(T, not ctx.reverse):
             np.add(grad[t], dh_from_next, out=dh)
             kernels.lstm_gates_backward(dh, dc, act[t], c_prev[t], tanh_c[t], da[t], dc_prev)
-            dh_from_next = da[t] @ w_hh
+            dh_from_next = np.matmul(da[t], w_hh)
             dc, dc_prev = dc_prev, dc
         h_prev = _previous(y[:T], h0, ctx.reverse)
         dx, *dparams = _parameter_grads((need_x, *need_params), x, w_ih, h_prev, da, da)
@@ -247,7 +247,7 @@ class GRULayer(Function):
             np.add(grad[t], dh_from_next, out=dh)
             kernels.gru_gates_backward(dh, rz[t], n[t], gh[t, :, 2 * H:], b_hn, h_prev[t],
                                        dgi[t], dgh[t], dh_direct)
-            dh_from_next = dgh[t] @ w_hh
+            dh_from_next = np.matmul(dgh[t], w_hh)
             dh_from_next += dh_direct
         dx, *dparams = _parameter_grads((need_x, *need_params), x, w_ih, h_prev, dgi, dgh)
         return (dx, dh_from_next if need_h0 else None, *dparams)

@@ -14,6 +14,7 @@ import minidl.nn.functional as F
 from minidl.bench import __main__ as bench
 from minidl.bench import floors, vs_torch
 from minidl.ops import conv as conv_module
+from minidl.ops import rnn as rnn_module
 
 CONV_ROWS = [(name, shape, False) for name, shape in vs_torch.CONV_SHAPES.items()
              if not name.startswith("conv2d A")] + [
@@ -21,7 +22,7 @@ CONV_ROWS = [(name, shape, False) for name, shape in vs_torch.CONV_SHAPES.items(
 
 
 class _RecordingNumPy:
-    """NumPy for minidl/ops/conv.py, with each np.matmul's (rows, inner, columns) recorded
+    """NumPy for minidl/ops/conv.py or rnn.py, with each np.matmul's (rows, inner, columns) recorded
     once per matrix of a stack."""
 
     def __init__(self):
@@ -64,9 +65,26 @@ def test_a_conv_floor_is_the_products_minidl_makes(monkeypatch, name, shape, tra
     assert floors.products_floor(chunk_shapes).gflop == pytest.approx(gflop)
 
 
+def test_the_lstm_floor_is_the_products_minidl_makes(monkeypatch):
+    """nn.LSTM(32, 128) on [32, 50, 32] (batch first), input without gradient, as in its
+    row: the floor's products are exactly the np.matmul calls of minidl's fused layer."""
+    T, B, I, H = 50, 32, 32, 128
+    lstm = minidl.nn.LSTM(I, H, batch_first=True)
+    x = minidl.tensor(np.random.default_rng(0).standard_normal((B, T, I)).astype(np.float32))
+    recording = _RecordingNumPy()
+    monkeypatch.setattr(rnn_module, "np", recording)
+    lstm(x)[0].sum().backward()
+    products = floors.lstm_products(T, B, I, H)
+    assert recording.products == Counter({(m, k, n): times for m, k, n, times in products})
+    # multiply-adds: 4H gates x (I + H) inputs per sequence and step forward; backward the
+    # hidden part twice (dh(t-1) and dW_hh) and the input part once (dW_ih; no dx)
+    gflop = 2 * 4 * H * T * B * ((I + H) + (2 * H + I)) / 1e9
+    assert floors.matmuls_floor(products).gflop == pytest.approx(gflop)
+
+
 def test_every_floor_belongs_to_a_row_and_runs():
     names = {w.name for w in vs_torch.WORKLOADS}
-    assert set(floors.FLOORS) <= names and len(floors.FLOORS) == len(CONV_ROWS) + 1
+    assert set(floors.FLOORS) <= names and len(floors.FLOORS) == len(CONV_ROWS) + 2
     for build_floor in floors.FLOORS.values():
         build_floor().run()
 
