@@ -7,7 +7,7 @@ assertions: the README lists the goals and the last measured values.
 ``--vs-torch`` instead runs the same workloads in minidl and in PyTorch side by side
 and prints minidl / PyTorch per row (minidl/bench/vs_torch.py; needs PyTorch installed).
 ``--floors`` times, beside the two steps of some of those rows, the part of minidl's step
-that bounds the row (a convolution's matrix products, GroupNorm's kernels;
+that bounds the row (a convolution's or the LSTM's matrix products, GroupNorm's kernels;
 minidl/bench/floors.py).
 ``--profile ROW`` shows where minidl's time goes in the rows whose name contains ROW:
 per op, and per Python function (minidl/bench/profile.py; no PyTorch needed).
@@ -32,7 +32,7 @@ def main(argv=None) -> None:
     parser.add_argument("--vs-torch", action="store_true",
                         help="compare with PyTorch, row by row (needs PyTorch installed)")
     parser.add_argument("--floors", action="store_true",
-                        help="time what bounds the conv and GroupNorm rows of --vs-torch "
+                        help="time what bounds the conv, GroupNorm and LSTM rows of --vs-torch "
                              "(needs PyTorch installed)")
     parser.add_argument("--only", metavar="TEXT",
                         help="with --vs-torch or --floors: only the rows whose name contains TEXT "

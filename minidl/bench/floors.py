@@ -1,7 +1,7 @@
 """python -m minidl.bench --floors: what bounds the --vs-torch rows that miss their goal.
 
 A row of ``--vs-torch`` compares minidl's whole step with PyTorch's. This mode splits
-minidl's step of the convolution and GroupNorm rows in two:
+minidl's step of the convolution, GroupNorm and LSTM rows in two:
 
 * its **floor**, the work a faster minidl would still have to do the same way: for a
   convolution, the three matrix products of im2col (forward ``W @ cols``, input gradient
