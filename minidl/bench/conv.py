@@ -144,7 +144,8 @@ def direct_conv(x_padded, w, out):
     contiguous in w and in the accumulator, so it compiles to SIMD multiply-adds; four
     output pixels of a row are computed together, so each weight row w[i, j, c] loaded
     serves four of them (a register block, the first trick of a hand-written convolution
-    kernel). Parallel over the images. (fastmath lets LLVM fuse each multiply-add.)
+    kernel). Parallel over the images; fastmath lets LLVM fuse each multiply-add and
+    reorder the sum over the taps and channels.
     """
     N, H, W, O = out.shape
     kh, kw, C = w.shape[0], w.shape[1], w.shape[2]
